@@ -1,0 +1,1 @@
+"""Embeddings, near-duplicate removal and the Vendi diversity score."""

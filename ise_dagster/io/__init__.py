@@ -1,0 +1,1 @@
+"""Storage at the edge: the Parquet IO manager."""

@@ -1,0 +1,1 @@
+"""Text generation backends: the offline default and (later) OpenAI-compatible models."""

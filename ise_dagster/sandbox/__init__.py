@@ -1,0 +1,1 @@
+"""Hardened per-trajectory Docker workspaces and the in-container tool server."""

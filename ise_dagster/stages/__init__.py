@@ -1,0 +1,1 @@
+"""The ISE stages as plain functions over typed frames; the Dagster assets wrap them."""

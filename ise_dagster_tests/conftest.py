@@ -1,0 +1,38 @@
+import shutil
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+
+from ise_dagster.io.parquet import ParquetIOManager
+from ise_dagster.resources import EmbedderResource, GeneratorResource, TaxonomyResource
+from ise_dagster.taxonomy.load import DATA_DIR
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def resources(data_dir: Path) -> dict:
+    return {
+        "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
+        "taxonomy": TaxonomyResource(),
+        "generator": GeneratorResource(backend="offline"),
+        "embedder": EmbedderResource(),
+    }
+
+
+@pytest.fixture
+def instance():
+    with DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+@pytest.fixture
+def taxonomy_copy(tmp_path: Path) -> Path:
+    """A writable copy of the shipped taxonomy files, for corrupting."""
+    dst = tmp_path / "taxonomy"
+    shutil.copytree(DATA_DIR, dst)
+    return dst

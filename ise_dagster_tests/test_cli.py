@@ -1,0 +1,27 @@
+import polars as pl
+from click.testing import CliRunner
+
+from ise_dagster.cli import main
+
+
+def test_ise_run_materializes_intents_and_the_pool(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    data = tmp_path / "data"
+    result = CliRunner().invoke(
+        main, ["run", "--domain", "Web-Extraction", "--intents-per-domain", "40",
+               "--data-dir", str(data)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "[1/1] intents Web-Extraction: ok" in result.output
+    assert "checks 5/5 passed" in result.output
+    assert "40 intents < 43956" in result.output  # the pool check speaks up
+    assert pl.read_parquet(data / "intents" / "Web-Extraction.parquet").height == 40
+    assert str(data / "intent_pool.parquet") in result.output
+    assert list((tmp_path / "home").iterdir())  # runs recorded for the UI
+
+
+def test_ise_run_rejects_an_unknown_domain(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(main, ["run", "--domain", "Astrology"])
+    assert result.exit_code != 0
+    assert "unknown domain(s) ['Astrology']" in result.output
