@@ -1,0 +1,740 @@
+#!/usr/bin/env python3
+"""In-container tool server: one long-lived supervisor per workspace container.
+
+Copied into the workspace image as /opt/ise/toolserver.py and started through ONE attached
+`docker exec`. It speaks line-delimited JSON over that exec's stdin/stdout: one request per
+line in, one response per line out, strictly in order. It needs no network and no port.
+
+Request:  {"id": 1, "tool": "exec", "args": {"cmd": "ls"}}
+Response: {"id", "ok", "error_kind", "error", "exit_code", "stdout", "stderr",
+           "stdout_truncated", "stderr_truncated", "duration_ms", "timed_out", ...extras}
+
+error_kind is null on success, "tool" for errors the agent caused (bad args, path outside
+/workspace, missing file, nonzero exit), and "infra" for failures of this server itself.
+
+Stdlib only, Python 3.11 (Debian bookworm). This file is also imported by the host-side tests,
+so keep import-time side effects out of module scope.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+
+VERSION = 1
+WORKSPACE = "/workspace"
+JOBS_DIR = "/tmp/.ise-jobs"
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MAX_OUTPUT = 64 * 1024
+KILL_GRACE_S = 0.2  # SIGTERM first, then SIGKILL for processes that ignore it
+PIPE_GRACE_S = 0.05  # how long to keep draining pipes after the shell exits
+READ_CHUNK = 65536
+
+
+class ToolError(Exception):
+    """An error caused by the agent's call; reported as error_kind="tool"."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _result(**extra):
+    res = {
+        "ok": True,
+        "error_kind": None,
+        "error": None,
+        "exit_code": None,
+        "stdout": "",
+        "stderr": "",
+        "stdout_truncated": False,
+        "stderr_truncated": False,
+        "timed_out": False,
+    }
+    res.update(extra)
+    return res
+
+
+def _decode(data: bytes):
+    """Decode output safely. Returns (text, is_binary); never raises."""
+    binary = b"\x00" in data
+    try:
+        return data.decode("utf-8"), binary
+    except UnicodeDecodeError as exc:
+        # A cap can cut a multi-byte character at the very end; that alone is not "binary".
+        if exc.reason == "unexpected end of data" and not binary:
+            return data[: exc.start].decode("utf-8", errors="replace"), False
+        return data.decode("utf-8", errors="replace"), True
+
+
+def _oom_kills() -> int:
+    """OOM kills so far in this container's memory cgroup (v1 or v2); -1 if unknown."""
+    for path, key in (
+        ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"),
+        ("/sys/fs/cgroup/memory.events", "oom_kill"),
+    ):
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    name, _, value = line.partition(" ")
+                    if name == key:
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return -1
+
+
+def _deprioritise(pid: int) -> None:
+    """Make the agent's processes, not this server, the OOM killer's first choice.
+
+    Raising oom_score_adj needs no capability, and children inherit it. Done from the parent
+    (not a preexec_fn) so that subprocess can keep using the fast vfork path.
+    """
+    try:
+        with open(f"/proc/{pid}/oom_score_adj", "w") as fh:
+            fh.write("1000")
+    except OSError:
+        pass
+
+
+def _kill_tree(pid: int, grace: float) -> None:
+    """Kill the process group and session led by `pid` (SIGTERM, then SIGKILL).
+
+    Commands start in their own session, so this reaches background children, pipelines and
+    fork bombs. Processes that call setsid() themselves escape; the container is the outer
+    boundary for those.
+    """
+    if grace > 0 and _signal_group(pid, signal.SIGTERM):
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _members(pid):
+            time.sleep(0.01)
+    for _ in range(200):  # a fork bomb may fork between two sweeps
+        if not _signal_group(pid, signal.SIGKILL):
+            return
+        time.sleep(0.002)
+
+
+def _members(sid: int) -> list[int]:
+    """PIDs whose process group or session is `sid` (zombies excluded)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        # fields: state ppid pgrp session ...
+        if fields[0] in (b"Z", b"X"):
+            continue
+        if int(fields[2]) == sid or int(fields[3]) == sid:
+            found.append(int(entry))
+    return found
+
+
+def _signal_group(pid: int, sig: int) -> bool:
+    """Signal every live member of the group/session; True if any was found.
+
+    killpg's own return value is not used: an unreaped zombie leader keeps it "succeeding".
+    """
+    with contextlib.suppress(OSError):
+        os.killpg(pid, sig)
+    members = _members(pid)
+    for member in members:
+        with contextlib.suppress(OSError):
+            os.kill(member, sig)
+    return bool(members)
+
+
+def _exit_code(returncode):
+    """Shell convention: killed by signal N -> 128+N."""
+    if returncode is None:
+        return None
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class _Capped:
+    """Keeps the first `cap` bytes of a stream and counts (then discards) the rest."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.buf = bytearray()
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.cap - len(self.buf)
+        if room > 0:
+            self.buf += data[:room]
+
+    def fields(self, name: str) -> dict:
+        text, binary = _decode(bytes(self.buf))
+        return {
+            name: text,
+            f"{name}_truncated": self.total > len(self.buf),
+            f"{name}_bytes": self.total,
+            f"{name}_binary": binary,
+        }
+
+
+# --------------------------------------------------------------------------- server
+
+
+class ToolServer:
+    def __init__(self, workspace=WORKSPACE, max_output=DEFAULT_MAX_OUTPUT,
+                 default_timeout=DEFAULT_TIMEOUT_S, jobs_dir=JOBS_DIR):  # fmt: skip
+        self.workspace = os.path.realpath(workspace)
+        self.max_output = max_output
+        self.default_timeout = default_timeout
+        self.jobs_dir = jobs_dir
+        self.jobs: dict[str, dict] = {}
+        self._next_job = 1
+        self.tools = {
+            "exec": self.tool_exec,
+            "read": self.tool_read,
+            "write": self.tool_write,
+            "edit": self.tool_edit,
+            "apply_patch": self.tool_apply_patch,
+            "process": self.tool_process,
+            # Host-side helpers (not offered to the agent by the host library).
+            "ping": self.tool_ping,
+            "untar": self.tool_untar,
+            "snapshot": self.tool_snapshot,
+        }
+
+    # ------------------------------------------------------------------ dispatch
+
+    def handle(self, request) -> dict:
+        start = time.monotonic()
+        req_id = request.get("id") if isinstance(request, dict) else None
+        try:
+            if not isinstance(request, dict):
+                raise ToolError("request must be a JSON object")
+            tool = request.get("tool")
+            args = request.get("args", {})
+            if args is None:
+                args = {}
+            if not isinstance(tool, str) or tool not in self.tools:
+                raise ToolError(f"unknown tool {tool!r}; known: {sorted(self.tools)}")
+            if not isinstance(args, dict):
+                raise ToolError(f"args must be a JSON object, got {type(args).__name__}")
+            res = self.tools[tool](args)
+        except ToolError as exc:
+            res = _result(ok=False, error_kind="tool", error=str(exc))
+        except OSError as exc:
+            # EAGAIN from fork (pids limit), ENOSPC, EACCES...: caused by the workspace's own
+            # state, so the agent sees it as an ordinary tool error.
+            res = _result(ok=False, error_kind="tool", error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug in this server, not the agent's fault
+            res = _result(ok=False, error_kind="infra", error=f"tool server: {exc!r}")
+        res["id"] = req_id
+        res["duration_ms"] = round((time.monotonic() - start) * 1000, 3)
+        return res
+
+    # ------------------------------------------------------------------ arguments
+
+    @staticmethod
+    def _arg(args, name, kind, default=..., *, allow_none=False):
+        if name not in args or (args[name] is None and not allow_none):
+            if default is ...:
+                raise ToolError(f"missing required argument {name!r}")
+            return default
+        value = args[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ToolError(f"argument {name!r} must be {kind.__name__}")
+        return value
+
+    def _path(self, args, name="path") -> str:
+        raw = self._arg(args, name, str)
+        if not raw or "\x00" in raw:
+            raise ToolError(f"argument {name!r} must be a non-empty path")
+        full = os.path.realpath(os.path.join(self.workspace, raw))
+        if full != self.workspace and not full.startswith(self.workspace + os.sep):
+            raise ToolError(f"path {raw!r} is outside {self.workspace}")
+        return full
+
+    def _cap(self, args) -> int:
+        cap = self._arg(args, "max_output_bytes", int, self.max_output)
+        if cap < 0:
+            raise ToolError("max_output_bytes must be >= 0")
+        return cap
+
+    def _timeout(self, args) -> float:
+        timeout = self._arg(args, "timeout_s", float, self.default_timeout)
+        if not 0 < timeout <= 24 * 3600:
+            raise ToolError("timeout_s must be in (0, 86400]")
+        return timeout
+
+    def _env(self, args):
+        env = dict(os.environ)
+        extra = self._arg(args, "env", dict, {})
+        for key, value in extra.items():
+            if not isinstance(value, str) or not key or "=" in key:
+                raise ToolError("env must map names to strings")
+            env[key] = value
+        return env
+
+    # ------------------------------------------------------------------ tools
+
+    def tool_ping(self, args):
+        return _result(version=VERSION, oom_kills=_oom_kills(), jobs=len(self.jobs))
+
+    def tool_exec(self, args):
+        cmd = self._arg(args, "cmd", str)
+        timeout = self._timeout(args)
+        cap = self._cap(args)
+        login = self._arg(args, "login", bool, False)
+        stdin_text = self._arg(args, "stdin", str, None)
+        cwd = self._path({"path": self._arg(args, "cwd", str, ".")})
+        if not os.path.isdir(cwd):
+            raise ToolError(f"cwd {args.get('cwd')!r} is not a directory")
+        oom_before = _oom_kills()
+        proc = subprocess.Popen(
+            ["bash", "-lc" if login else "-c", cmd],
+            cwd=cwd,
+            env=self._env(args),
+            stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        _deprioritise(proc.pid)
+        if stdin_text is not None:
+            try:  # small inputs only; a command that never reads gets EPIPE, not a hang
+                os.set_blocking(proc.stdin.fileno(), False)
+                os.write(proc.stdin.fileno(), stdin_text.encode()[:65536])
+            except OSError:
+                pass
+            proc.stdin.close()
+        out, err = _Capped(cap), _Capped(cap)
+        timed_out = self._pump(proc, {proc.stdout: out, proc.stderr: err}, timeout)
+        if timed_out:
+            _kill_tree(proc.pid, KILL_GRACE_S)
+        returncode = proc.wait()
+        # Each exec is self-contained: whatever it left running in its session is killed, so a
+        # fork bomb or a stray `sleep &` cannot outlive the call. Use `process` for daemons.
+        _kill_tree(proc.pid, 0)
+        oom = _oom_kills() > oom_before >= 0
+        res = _result(
+            ok=not timed_out and returncode == 0,
+            exit_code=_exit_code(returncode),
+            timed_out=timed_out,
+            oom_killed=oom,
+            **out.fields("stdout"),
+            **err.fields("stderr"),
+        )
+        if returncode < 0:
+            try:
+                res["signal"] = signal.Signals(-returncode).name
+            except ValueError:
+                res["signal"] = f"SIG{-returncode}"
+        if timed_out:
+            res["error_kind"] = "tool"
+            res["error"] = f"command timed out after {timeout:g}s; its process group was killed"
+        elif returncode != 0:
+            res["error_kind"] = "tool"
+            res["error"] = f"command exited with code {res['exit_code']}"
+            if oom:
+                res["error"] += " (killed by the out-of-memory killer: memory limit reached)"
+        return res
+
+    @staticmethod
+    def _pump(proc, streams, timeout) -> bool:
+        """Read both pipes until EOF or the deadline. Returns True on timeout.
+
+        A pidfd in the selector wakes us the moment the shell exits, so a background child that
+        keeps a pipe open (`sleep 100 &`) costs PIPE_GRACE_S, not a polling interval.
+        """
+        deadline = time.monotonic() + timeout
+        sel = selectors.DefaultSelector()
+        open_pipes = set(streams)
+        for pipe in streams:
+            os.set_blocking(pipe.fileno(), False)
+            sel.register(pipe, selectors.EVENT_READ)
+        pidfd = None
+        try:
+            pidfd = os.pidfd_open(proc.pid)
+            sel.register(pidfd, selectors.EVENT_READ)
+        except (AttributeError, OSError):  # old kernel or seccomp profile: poll instead
+            pidfd = None
+        exited_at = None
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= deadline:
+                    return proc.poll() is None
+                if exited_at is None and proc.poll() is not None:
+                    exited_at = now
+                if exited_at is not None and (
+                    not open_pipes or now - exited_at > PIPE_GRACE_S
+                ):  # done; or a background child holds a pipe open after the shell exited
+                    return False
+                wait = deadline - now
+                if exited_at is not None:
+                    wait = min(wait, PIPE_GRACE_S - (now - exited_at))
+                elif pidfd is None:
+                    wait = min(wait, 0.02)
+                for key, _ in sel.select(max(wait, 0.0)):
+                    if key.fileobj == pidfd:
+                        sel.unregister(pidfd)  # level-triggered; poll() above records the exit
+                        continue
+                    try:
+                        data = os.read(key.fileobj.fileno(), READ_CHUNK)
+                    except BlockingIOError:
+                        continue
+                    if data:
+                        streams[key.fileobj].add(data)
+                    else:
+                        sel.unregister(key.fileobj)
+                        open_pipes.discard(key.fileobj)
+        finally:
+            sel.close()
+            if pidfd is not None:
+                os.close(pidfd)
+            for pipe in streams:
+                pipe.close()
+
+    def tool_read(self, args):
+        import base64
+
+        path = self._path(args)
+        cap = self._cap(args)
+        encoding = self._arg(args, "encoding", str, "utf-8")
+        start = self._arg(args, "start_line", int, None)
+        end = self._arg(args, "end_line", int, None)
+        if not os.path.exists(path):
+            raise ToolError(f"no such file: {args['path']!r}")
+        if os.path.isdir(path):
+            raise ToolError(f"{args['path']!r} is a directory")
+        with open(path, "rb") as fh:
+            data = fh.read(cap + 1) if start is None and end is None else fh.read()
+        extra = {"path": os.path.relpath(path, self.workspace)}
+        if start is not None or end is not None:
+            lines = data.splitlines(keepends=True)
+            first = 1 if start is None else start
+            last = len(lines) if end is None else end
+            if first < 1 or last < first - 1:
+                raise ToolError("need 1 <= start_line <= end_line + 1")
+            data = b"".join(lines[first - 1 : last])
+            extra.update(total_lines=len(lines), start_line=first, end_line=min(last, len(lines)))
+        truncated = len(data) > cap
+        data = data[:cap]
+        if encoding == "base64":
+            text, binary = base64.b64encode(data).decode(), True
+        elif encoding == "utf-8":
+            text, binary = _decode(data)
+        else:
+            raise ToolError("encoding must be 'utf-8' or 'base64'")
+        return _result(
+            exit_code=0, stdout=text, stdout_truncated=truncated, stdout_binary=binary, **extra
+        )
+
+    def tool_write(self, args):
+        import base64
+
+        path = self._path(args)
+        content = self._arg(args, "content", str)
+        encoding = self._arg(args, "encoding", str, "utf-8")
+        append = self._arg(args, "append", bool, False)
+        if encoding == "base64":
+            try:
+                data = base64.b64decode(content, validate=True)
+            except ValueError as exc:
+                raise ToolError(f"content is not valid base64: {exc}") from None
+        elif encoding == "utf-8":
+            data = content.encode()
+        else:
+            raise ToolError("encoding must be 'utf-8' or 'base64'")
+        if os.path.isdir(path):
+            raise ToolError(f"{args['path']!r} is a directory")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "ab" if append else "wb") as fh:
+            fh.write(data)
+        return _result(exit_code=0, path=os.path.relpath(path, self.workspace), bytes=len(data))
+
+    def tool_edit(self, args):
+        path = self._path(args)
+        old = self._arg(args, "old", str)
+        new = self._arg(args, "new", str)
+        replace_all = self._arg(args, "replace_all", bool, False)
+        if not old:
+            raise ToolError("argument 'old' must be a non-empty string")
+        if not os.path.isfile(path):
+            raise ToolError(f"no such file: {args['path']!r}")
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+            text = fh.read()
+        count = text.count(old)
+        if count == 0:
+            raise ToolError(f"'old' string not found in {args['path']!r}; nothing changed")
+        if count > 1 and not replace_all:
+            raise ToolError(
+                f"'old' string is ambiguous: {count} matches in {args['path']!r}; add context "
+                "to make it unique or pass replace_all=true; nothing changed"
+            )
+        text = text.replace(old, new) if replace_all else text.replace(old, new, 1)
+        with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+            fh.write(text)
+        return _result(exit_code=0, path=os.path.relpath(path, self.workspace), replacements=count)
+
+    def tool_apply_patch(self, args):
+        patch = self._arg(args, "patch", str)
+        strip = self._arg(args, "strip", int, None)
+        cwd = self._path({"path": self._arg(args, "cwd", str, ".")})
+        import re
+
+        data = patch.encode()
+        headers = re.findall(rb"^(?:---|\+\+\+) (\S+)", data, re.M)
+        names = [n for n in headers if n != b"/dev/null"]
+        if not names:
+            raise ToolError("patch contains no '---'/'+++' file headers")
+        for name in names:
+            if name.startswith(b"/") or b".." in name.split(b"/"):
+                raise ToolError(f"patch touches unsafe path {name.decode(errors='replace')!r}")
+        if strip is None:  # git-style a/ b/ prefixes
+            strip = 1 if all(n.startswith((b"a/", b"b/")) for n in names) else 0
+        base = ["patch", f"-p{strip}", "--batch", "--forward", "--no-backup-if-mismatch",
+                "--reject-file=-", "--directory", cwd]  # fmt: skip
+        # Dry run first, so a patch that fails part-way changes nothing.
+        for extra in (["--dry-run"], []):
+            proc = subprocess.run(
+                base + extra, input=data, capture_output=True, timeout=60, cwd=cwd
+            )
+            if proc.returncode != 0:
+                break
+        out, err = _Capped(self.max_output), _Capped(self.max_output)
+        out.add(proc.stdout)
+        err.add(proc.stderr)
+        res = _result(
+            ok=proc.returncode == 0,
+            exit_code=proc.returncode,
+            applied=proc.returncode == 0,
+            **out.fields("stdout"),
+            **err.fields("stderr"),
+        )
+        if proc.returncode != 0:
+            res["error_kind"] = "tool"
+            res["error"] = "patch does not apply; nothing changed"
+        return res
+
+    # ------------------------------------------------------------------ process
+
+    def tool_process(self, args):
+        action = self._arg(args, "action", str)
+        if action == "start":
+            return self._job_start(args)
+        if action == "list":
+            return _result(exit_code=0, jobs=[self._job_state(j) for j in self.jobs.values()])
+        job = self.jobs.get(self._arg(args, "job", str))
+        if job is None:
+            raise ToolError(f"unknown job {args.get('job')!r}")
+        if action == "poll":
+            return _result(exit_code=0, **self._job_state(job))
+        if action == "read":
+            return self._job_read(job, args)
+        if action == "kill":
+            if job["proc"].poll() is None:
+                _kill_tree(job["proc"].pid, KILL_GRACE_S)
+                job["proc"].wait()
+            return _result(exit_code=0, **self._job_state(job))
+        raise ToolError(f"unknown action {action!r}; use start, poll, read, kill or list")
+
+    def _job_start(self, args):
+        cmd = self._arg(args, "cmd", str)
+        cwd = self._path({"path": self._arg(args, "cwd", str, ".")})
+        os.makedirs(self.jobs_dir, exist_ok=True)
+        job_id = f"job{self._next_job}"
+        self._next_job += 1
+        files = {s: os.path.join(self.jobs_dir, f"{job_id}.{s}") for s in ("stdout", "stderr")}
+        with open(files["stdout"], "wb") as out, open(files["stderr"], "wb") as err:
+            proc = subprocess.Popen(
+                ["bash", "-c", cmd],
+                cwd=cwd,
+                env=self._env(args),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+            _deprioritise(proc.pid)
+        self.jobs[job_id] = {"id": job_id, "proc": proc, "cmd": cmd, "files": files}
+        return _result(exit_code=0, **self._job_state(self.jobs[job_id]))
+
+    @staticmethod
+    def _job_state(job) -> dict:
+        code = job["proc"].poll()
+        return {
+            "job": job["id"],
+            "pid": job["proc"].pid,
+            "cmd": job["cmd"],
+            "running": code is None,
+            "job_exit_code": _exit_code(code),
+        }
+
+    def _job_read(self, job, args):
+        cap = self._cap(args)
+        res = _result(exit_code=0, **self._job_state(job))
+        for stream in ("stdout", "stderr"):
+            offset = self._arg(args, f"{stream}_offset", int, 0)
+            try:
+                with open(job["files"][stream], "rb") as fh:
+                    size = os.fstat(fh.fileno()).st_size
+                    fh.seek(max(0, offset))
+                    data = fh.read(cap + 1)
+            except FileNotFoundError:
+                data, size = b"", 0
+            text, binary = _decode(data[:cap])
+            res[stream] = text
+            res[f"{stream}_truncated"] = len(data) > cap
+            res[f"{stream}_binary"] = binary
+            res[f"{stream}_next_offset"] = max(0, offset) + min(len(data), cap)
+            res[f"{stream}_size"] = size
+        return res
+
+    # ------------------------------------------------------------------ host helpers
+
+    def tool_untar(self, args):
+        import base64
+
+        try:
+            data = base64.b64decode(self._arg(args, "data_b64", str), validate=True)
+        except ValueError as exc:
+            raise ToolError(f"data_b64 is not valid base64: {exc}") from None
+        proc = subprocess.run(
+            ["tar", "-x", "--no-same-owner", "--no-same-permissions", "-C", self.workspace],
+            input=data,
+            capture_output=True,
+            timeout=120,
+        )
+        err = _Capped(self.max_output)
+        err.add(proc.stderr)
+        res = _result(ok=proc.returncode == 0, exit_code=proc.returncode, **err.fields("stderr"))
+        if proc.returncode != 0:
+            res.update(error_kind="tool", error="tar -x failed")
+        return res
+
+    def tool_snapshot(self, args):
+        import base64
+        import hashlib
+
+        include = self._arg(args, "include_contents", list, [])
+        max_files = self._arg(args, "max_files", int, 20000)
+        max_content = self._arg(args, "max_content_bytes", int, 1 << 20)
+        files, truncated = [], False
+        for root, dirs, names in os.walk(self.workspace):
+            dirs.sort()
+            for name in sorted(names):
+                full = os.path.join(root, name)
+                rel = os.path.relpath(full, self.workspace)
+                if len(files) >= max_files:
+                    truncated = True
+                    break
+                entry = {"path": rel}
+                if os.path.islink(full):
+                    entry.update(type="symlink", target=os.readlink(full))
+                elif os.path.isfile(full):
+                    digest, size = hashlib.sha256(), 0
+                    try:
+                        with open(full, "rb") as fh:
+                            while chunk := fh.read(1 << 20):
+                                digest.update(chunk)
+                                size += len(chunk)
+                        entry.update(type="file", size=size, sha256=digest.hexdigest())
+                    except OSError as exc:
+                        entry.update(type="file", error=str(exc))
+                    entry["mode"] = oct(os.lstat(full).st_mode & 0o7777)
+                else:
+                    entry["type"] = "other"
+                files.append(entry)
+        contents = {}
+        for rel in include:
+            if not isinstance(rel, str):
+                raise ToolError("include_contents must be a list of paths")
+            try:
+                full = self._path({"path": rel})
+                with open(full, "rb") as fh:
+                    data = fh.read(max_content + 1)
+            except (ToolError, OSError) as exc:
+                contents[rel] = {"error": str(exc)}
+                continue
+            text, binary = _decode(data[:max_content])
+            if binary:
+                text = base64.b64encode(data[:max_content]).decode()
+            contents[rel] = {
+                "content": text,
+                "encoding": "base64" if binary else "utf-8",
+                "truncated": len(data) > max_content,
+            }
+        return _result(exit_code=0, files=files, contents=contents, files_truncated=truncated)
+
+
+# --------------------------------------------------------------------------- main loop
+
+
+def main(argv=None) -> int:
+    # Flags: --workspace DIR --max-output-bytes N --default-timeout S (no argparse: start-up).
+    argv = sys.argv[1:] if argv is None else argv
+    opts = dict(zip(argv[::2], argv[1::2], strict=False))
+    workspace = opts.get("--workspace", WORKSPACE)
+    max_output = int(opts.get("--max-output-bytes", DEFAULT_MAX_OUTPUT))
+    default_timeout = float(opts.get("--default-timeout", DEFAULT_TIMEOUT_S))
+
+    # Keep the protocol channel private: children get /dev/null or their own pipes, and a stray
+    # print in this process cannot corrupt the JSON stream.
+    proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+    server = ToolServer(workspace, max_output, default_timeout)
+
+    def send(obj) -> None:
+        # ASCII-only lines: odd file names (surrogate escapes) survive as \\u escapes.
+        proto_out.write((json.dumps(obj, separators=(",", ":")) + "\n").encode("ascii"))
+
+    send({"id": None, "event": "ready", "version": VERSION, "pid": os.getpid(),
+          "oom_kills": _oom_kills()})  # fmt: skip
+    buf = b""
+    while True:
+        try:
+            chunk = proto_in.read(READ_CHUNK)
+        except OSError as exc:
+            if exc.errno == errno.EINTR:
+                continue
+            break
+        if not chunk:
+            break
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if not line.strip():
+                continue
+            try:
+                request = json.loads(line)
+            except ValueError as exc:
+                send(_result(ok=False, error_kind="tool", error=f"malformed JSON request: {exc}",
+                             id=None, duration_ms=0.0))  # fmt: skip
+                continue
+            send(server.handle(request))
+    for job in server.jobs.values():
+        if job["proc"].poll() is None:
+            _kill_tree(job["proc"].pid, 0)
+    import shutil
+
+    shutil.rmtree(server.jobs_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
