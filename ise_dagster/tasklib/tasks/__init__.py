@@ -1,0 +1,1 @@
+"""Task recipes, one module per domain, each exporting `RECIPES`."""

@@ -1,0 +1,55 @@
+"""Every recipe, run for real in the sandbox: the fixture builds, the verifier rejects the
+untouched fixture, the playbook hits its failure, recovers, and the verifier accepts."""
+
+import os
+
+import pytest
+
+from ise_dagster.sandbox import AGENT_TOOLS, SandboxResource, docker_client
+from ise_dagster.tasklib import recipes
+from ise_dagster.tasklib.runner import build_fixture, drive, seed_task, verify
+
+LABEL = "ise.sandbox.test-recipes"
+RECIPES = sorted(recipes().values(), key=lambda r: r.task_id)
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    try:
+        docker_client()
+    except Exception as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Docker engine: {exc}")
+    res = SandboxResource(label=LABEL)
+    yield res
+    res.close()
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.task_id)
+def test_fixture_is_deterministic(recipe):
+    assert build_fixture(recipe, 11) == build_fixture(recipe, 11)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.task_id)
+def test_recipe_fails_then_recovers_and_verifies(sandbox, recipe):
+    with sandbox.workspace() as ws:
+        ctx = seed_task(ws, recipe, seed=11)
+        passed, reason = verify(ws, recipe)
+        assert not passed, f"verifier accepts the untouched fixture: {reason}"
+
+        events = list(drive(recipe.playbook(ctx), ws, ctx.task_dir))
+        results = [r for e in events for r in e.results]
+        calls = [c for e in events for c in e.calls]
+        assert not any(r.is_infra_error for r in results)
+        assert {c.tool for c in calls} <= AGENT_TOOLS
+        assert len(calls) >= 5
+        first_failure = next((i for i, r in enumerate(results) if not r.ok), None)
+        assert first_failure is not None, f"no failure happened ({recipe.failure_mode})"
+        assert any(r.ok for r in results[first_failure + 1 :]), "nothing after the failure worked"
+        assert events[-1].reply, "the playbook must end on a reply to the user"
+
+        passed, reason = verify(ws, recipe)
+        assert passed, f"verifier rejects the result: {reason}"
