@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import time
@@ -18,8 +19,10 @@ def main() -> None:
 
 
 @main.command()
+@click.option("--date", default=None, help="The date partition (default: today, UTC).")
 @click.option("--domain", "domains", multiple=True, help="Only these domains (repeatable).")
 @click.option("--intents-per-domain", type=int, default=None, help="Override the default 4,396.")
+@click.option("--dialogues-per-domain", type=int, default=None, help="Override the default 10.")
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False),
@@ -28,9 +31,15 @@ def main() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show Dagster's event log as it runs.")
 def run(
-    domains: tuple[str, ...], intents_per_domain: int | None, data_dir: str | None, verbose: bool
+    date: str | None,
+    domains: tuple[str, ...],
+    intents_per_domain: int | None,
+    dialogues_per_domain: int | None,
+    data_dir: str | None,
+    verbose: bool,
 ) -> None:
-    """Run the main job on embedded defaults: Stage 1 intents for every domain, then the pool.
+    """Run the main job on embedded defaults: intents for every domain and the pool report,
+    then dialogues and executed traces for one date across the domains.
 
     Runs are recorded in $DAGSTER_HOME (default ./.dagster_home), so `make ui` shows them.
     """
@@ -40,41 +49,61 @@ def run(
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").touch()
 
-    from dagster import DagsterInstance
+    from dagster import DagsterInstance, MultiPartitionKey
 
     from ise_dagster.definitions import defs
     from ise_dagster.io.parquet import data_dir as current_data_dir
-    from ise_dagster.partitions import DOMAINS
+    from ise_dagster.partitions import DOMAINS, daily_partitions
 
+    date = date or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    if not daily_partitions.has_partition_key(date):
+        raise click.BadParameter(f"no date partition {date!r}; dates start at "
+                                 f"{daily_partitions.start.date()} and end today")  # fmt: skip
     unknown = sorted(set(domains) - set(DOMAINS))
     if unknown:
         raise click.BadParameter(f"unknown domain(s) {unknown}; known: {DOMAINS}")
+    domains = domains or tuple(DOMAINS)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     level = "DEBUG" if verbose else "WARNING"
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": level}}}}
+    loggers = {"console": {"config": {"log_level": level}}}
+    intent_ops: dict = {}
     if intents_per_domain is not None:
-        run_config["ops"] = {"intents": {"config": {"intents_per_domain": intents_per_domain}}}
+        intent_ops["intents"] = {"config": {"intents_per_domain": intents_per_domain}}
+    dialogue_ops: dict = {}
+    if dialogues_per_domain is not None:
+        dialogue_ops["dialogues"] = {"config": {"dialogues_per_partition": dialogues_per_domain}}
 
     instance = DagsterInstance.get()
-    job = defs.resolve_job_def("intents_job")
     started = time.perf_counter()
-    for i, domain in enumerate(domains or DOMAINS, 1):
+    n = len(domains)
+    for i, domain in enumerate(domains, 1):
         t0 = time.perf_counter()
-        result = job.execute_in_process(
-            partition_key=domain, instance=instance, run_config=run_config, raise_on_error=False
-        )
-        _report(f"[{i}/{len(domains or DOMAINS)}] intents {domain}", result, t0)
+        result = defs.resolve_job_def("intents_job").execute_in_process(
+            partition_key=domain, instance=instance, raise_on_error=False,
+            run_config={"loggers": loggers, "ops": intent_ops},
+        )  # fmt: skip
+        _report(f"[{i}/{n}] intents {domain}", result, t0)
     t0 = time.perf_counter()
     result = defs.resolve_job_def("intent_pool_job").execute_in_process(
-        instance=instance, run_config={"loggers": run_config["loggers"]}, raise_on_error=False
+        instance=instance, run_config={"loggers": loggers}, raise_on_error=False
     )
     _report("intent_pool", result, t0)
+    for i, domain in enumerate(domains, 1):
+        t0 = time.perf_counter()
+        result = defs.resolve_job_def("nightly_job").execute_in_process(
+            partition_key=MultiPartitionKey({"date": date, "domain": domain}),
+            instance=instance, raise_on_error=False,
+            run_config={"loggers": loggers, "ops": dialogue_ops},
+        )  # fmt: skip
+        _report(f"[{i}/{n}] dialogues + executed_traces {date}|{domain}", result, t0)
 
     root = Path(current_data_dir()).absolute()
     click.echo(f"\nParquet files under {root}:")
-    for path in sorted(root.glob("intents/*.parquet")) + sorted(root.glob("intent_pool*")):
-        click.echo(f"  {path}")
-    _summary(root)
+    for pattern in ("intents/*.parquet", "intent_pool.parquet", f"dialogues/{date}/*.parquet",
+                    f"executed_traces/{date}/*.parquet"):  # fmt: skip
+        paths = sorted(root.glob(pattern))
+        click.echo(f"  {root / pattern}  ({len(paths)} file{'s' * (len(paths) != 1)})")
+    _summary(root, date)
     click.echo(f"done in {time.perf_counter() - started:.1f}s; runs recorded in {home}")
 
 
@@ -98,19 +127,44 @@ def _report(label: str, result, t0: float) -> None:
         raise SystemExit(1)
 
 
-def _summary(root: Path) -> None:
+def _summary(root: Path, date: str) -> None:
     import polars as pl
 
+    from ise_dagster import config
+
     pool = root / "intent_pool.parquet"
-    if not pool.exists():
+    if pool.exists():
+        stats = pl.read_parquet(pool)
+        headline = dict(stats.filter(pl.col("key") == "").select("metric", "value").iter_rows())
+        click.echo(
+            f"intents: {headline['unique_intents']:.0f} unique (paper: 43,956), "
+            f"Vendi {headline['vendi_score']:.2f}, "
+            f"cross-domain near-duplicate rate {headline['cross_domain_near_dup_rate']:.4f}"
+        )
+    files = sorted((root / "dialogues" / date).glob("*.parquet"))
+    if not files:
         return
-    stats = pl.read_parquet(pool)
-    headline = dict(stats.filter(pl.col("key") == "").select("metric", "value").iter_rows())
-    click.echo(
-        f"pool: {headline['unique_intents']:.0f} unique intents (paper: 43,956), "
-        f"Vendi {headline['vendi_score']:.2f}, "
-        f"cross-domain near-duplicate rate {headline['cross_domain_near_dup_rate']:.4f}"
-    )
+    done = pl.concat([pl.read_parquet(f) for f in files]).filter(status="completed")
+    if done.height == 0:
+        click.echo("dialogues: none completed")
+        return
+    turns = done["user_turns"]
+    rows = [
+        ("user turns, mean", turns.mean(), config.PAPER_USER_TURNS_MEAN),
+        ("user turns, median", turns.median(), config.PAPER_USER_TURNS_MEDIAN),
+        ("share with 6-10 user turns", turns.is_between(6, 10).mean(), config.PAPER_SHARE_6_TO_10),
+        ("total turns, mean", done["total_turns"].mean(), config.PAPER_TOTAL_TURNS_MEAN),
+        ("tool calls, mean", done["tool_calls"].mean(), config.PAPER_TOOL_CALLS_MEAN),
+        ("distinct tools, mean", done["distinct_tools"].mean(), config.PAPER_DISTINCT_TOOLS_MEAN),
+    ]
+    click.echo(f"dialogues on {date}: {done.height} completed")
+    click.echo(f"  {'statistic':<28}{'ours':>8}{'paper':>8}{'diff':>8}")
+    for name, ours, paper in rows:
+        click.echo(f"  {name:<28}{ours:>8.2f}{paper:>8.2f}{(ours - paper) / paper:>+8.1%}")
+    traces = sorted((root / "executed_traces" / date).glob("*.parquet"))
+    if traces:
+        labels = pl.concat([pl.read_parquet(f) for f in traces])["label"].value_counts()
+        click.echo("executed traces: " + ", ".join(f"{k} {v}" for k, v in labels.iter_rows()))
 
 
 main.add_command(sandbox_group)

@@ -62,3 +62,49 @@ class IntentPoolTargets(Config):
     min_unique_intents: int = Field(default=PAPER_UNIQUE_INTENTS, ge=0)
     min_vendi: float = Field(default=MIN_POOL_VENDI, ge=0)
     max_cross_domain_near_dup_rate: float = Field(default=0.01, ge=0, le=1)
+
+
+# The paper's Stage 2 figures (ISETrace, 23,132 trajectories).
+PAPER_USER_TURNS_MEAN = 8.12
+PAPER_USER_TURNS_MEDIAN = 8
+PAPER_SHARE_6_TO_10 = 0.911
+PAPER_TOTAL_TURNS_MEAN = 68.24
+PAPER_TOOL_CALLS_MEAN = 29.26
+PAPER_DISTINCT_TOOLS_MEAN = 4.69
+
+
+class DialoguesConfig(Config):
+    dialogues_per_partition: int = Field(
+        default=10, ge=0, le=100_000, description="Intents simulated per date|domain partition."
+    )
+    seed: int = Field(default=0, ge=0, description="Fixes which intents each date takes.")
+    concurrency: int = Field(default=2, ge=1, le=64, description="Dialogues run in parallel.")
+    max_user_turns: int = Field(
+        default=23, ge=1, le=200, description="Turn cap; dialogues reaching it are discarded."
+    )
+
+
+class ExecutedTracesConfig(Config):
+    concurrency: int = Field(default=2, ge=1, le=64, description="Replays run in parallel.")
+
+
+class DialogueTargets(Config):
+    """Targets for the dialogue checks: the paper's means, with a relative tolerance that
+    widens to three standard errors on small partitions."""
+
+    user_turns_mean: float = PAPER_USER_TURNS_MEAN
+    user_turns_median: float = PAPER_USER_TURNS_MEDIAN
+    share_6_to_10: float = PAPER_SHARE_6_TO_10
+    total_turns_mean: float = PAPER_TOTAL_TURNS_MEAN
+    tool_calls_mean: float = PAPER_TOOL_CALLS_MEAN
+    distinct_tools_mean: float = PAPER_DISTINCT_TOOLS_MEAN
+    rel_tolerance: float = Field(default=0.05, ge=0, le=1)
+    max_role_drift_rate: float = Field(default=0.01, ge=0, le=1)
+
+
+class TraceTargets(Config):
+    min_reproducible_rate: float = Field(default=0.95, ge=0, le=1)
+    min_verified_rate: float = Field(default=0.8, ge=0, le=1)
+    min_recovery_share: float = Field(
+        default=0.5, ge=0, le=1, description="Share of trajectories with a recovered failure."
+    )

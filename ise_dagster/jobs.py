@@ -1,8 +1,14 @@
-"""Jobs: the Stage 1 intents job (per domain) and the pool report."""
+"""Jobs and the nightly schedule."""
 
-from dagster import AssetSelection, define_asset_job
+from dagster import (
+    AssetSelection,
+    RunRequest,
+    ScheduleEvaluationContext,
+    define_asset_job,
+    schedule,
+)
 
-from ise_dagster.partitions import domain_partitions
+from ise_dagster.partitions import DOMAINS, date_domain_partitions, domain_partitions
 
 intents_job = define_asset_job(
     "intents_job",
@@ -16,3 +22,21 @@ intent_pool_job = define_asset_job(
     selection=AssetSelection.assets("intent_pool"),
     description="Pool-wide Stage 1 figures over every materialized intents partition.",
 )
+
+# A Dagster job covers one partitions definition, so intents (by domain) are built by
+# intents_job, once, and the nightly job draws each date's share from that pool.
+nightly_job = define_asset_job(
+    "nightly_job",
+    selection=AssetSelection.assets("dialogues", "executed_traces"),
+    partitions_def=date_domain_partitions,
+    description="Dialogues -> executed traces for one date|domain, from the intents pool.",
+)
+
+
+@schedule(job=nightly_job, cron_schedule="0 2 * * *", execution_timezone="UTC")
+def nightly_schedule(context: ScheduleEvaluationContext):
+    """At 02:00, one run per domain for the day's date; the run_key makes a tick idempotent."""
+    date = context.scheduled_execution_time.strftime("%Y-%m-%d")
+    for domain in DOMAINS:
+        key = date_domain_partitions.get_multipartition_key_from_str(f"{date}|{domain}")
+        yield RunRequest(run_key=f"nightly-{date}-{domain}", partition_key=key)

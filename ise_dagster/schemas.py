@@ -31,3 +31,71 @@ INTENT_POOL = pl.Schema(
         "value": pl.Float64,
     }
 )
+
+DIALOGUES = pl.Schema(
+    {
+        "trajectory_id": pl.String,
+        "date": pl.String,
+        "domain": pl.String,
+        "intent_ids": pl.List(pl.String),
+        "persona": PERSONA,
+        "domains": pl.List(pl.String),
+        "tasks": pl.List(pl.String),
+        "fixture_seeds": pl.List(pl.Int64),
+        "status": pl.String,  # completed | invalid_intent | fixture_error
+        "is_success": pl.Boolean,
+        "messages": pl.String,  # JSON: OpenAI chat messages
+        "tools": pl.String,  # JSON: OpenAI function schemas
+        "user_turns": pl.Int64,
+        "total_turns": pl.Int64,
+        "tool_calls": pl.Int64,
+        "distinct_tools": pl.Int64,
+        "role_drift_turns": pl.Int64,
+        "turn_kinds": pl.List(pl.String),
+        "final_output": pl.String,
+        "attempts": pl.Int64,
+        "duration_s": pl.Float64,
+        "generator": pl.String,
+        "error": pl.String,
+    }
+)
+
+STEP = pl.Struct(
+    {
+        "index": pl.Int64,
+        "task_id": pl.String,
+        "tool": pl.String,
+        "arguments": pl.String,
+        "ok": pl.Boolean,
+        "exit_code": pl.Int64,
+        "stdout": pl.String,
+        "stderr": pl.String,
+        "duration_ms": pl.Float64,
+        "timed_out": pl.Boolean,
+        "matches_stage2": pl.Boolean,
+        "label": pl.String,  # ok | failed | recovered
+    }
+)
+
+EXECUTED_TRACES = pl.Schema(
+    {
+        "trajectory_id": pl.String,
+        "date": pl.String,
+        "domain": pl.String,
+        "intent_ids": pl.List(pl.String),
+        "label": pl.String,  # verified | failed | non_reproducible
+        "steps": pl.List(STEP),
+        "n_steps": pl.Int64,
+        "n_failed": pl.Int64,
+        "n_recovered": pl.Int64,
+        "n_mismatched": pl.Int64,
+        "task_verdicts": pl.List(
+            pl.Struct({"task_id": pl.String, "passed": pl.Boolean, "reason": pl.String})
+        ),
+        "snapshot_files": pl.Int64,
+        "snapshot_bytes": pl.Int64,
+        "snapshot_digest": pl.String,
+        "attempts": pl.Int64,
+        "replay_s": pl.Float64,
+    }
+)

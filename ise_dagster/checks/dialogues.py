@@ -1,0 +1,125 @@
+"""Partition-aware checks on `dialogues`: the paper's Stage 2 figures and message validity.
+Statistics are computed over completed dialogues."""
+
+import json
+import statistics
+from collections.abc import Callable
+
+import polars as pl
+from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
+
+from ise_dagster.assets.dialogues import dialogues
+from ise_dagster.config import DialogueTargets
+from ise_dagster.partitions import date_domain_partitions
+
+
+def _completed(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.filter(status="completed")
+
+
+def near_target(values: list[float], target: float, rel_tol: float) -> tuple[bool, dict]:
+    """Is the mean within rel_tol of target, allowing three standard errors on small samples?"""
+    if not values:
+        return False, {"n": 0, "reason": "no completed dialogues"}
+    mean = statistics.fmean(values)
+    se = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
+    allowed = max(rel_tol * abs(target), 3 * se)
+    return abs(mean - target) <= allowed, {
+        "n": len(values),
+        "mean": round(mean, 3),
+        "target": target,
+        "allowed_deviation": round(allowed, 3),
+    }
+
+
+def _stat_check(name: str, column: str, target_field: str) -> Callable:
+    @asset_check(asset=dialogues, name=name, partitions_def=date_domain_partitions)
+    def _check(config: DialogueTargets, dialogues: pl.DataFrame) -> AssetCheckResult:
+        values = _completed(dialogues)[column].cast(pl.Float64).to_list()
+        passed, meta = near_target(values, getattr(config, target_field), config.rel_tolerance)
+        return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.WARN, metadata=meta)
+
+    return _check
+
+
+dialogues_user_turns_mean = _stat_check("user_turns_mean", "user_turns", "user_turns_mean")
+dialogues_total_turns_mean = _stat_check("total_turns_mean", "total_turns", "total_turns_mean")
+dialogues_tool_calls_mean = _stat_check("tool_calls_mean", "tool_calls", "tool_calls_mean")
+dialogues_distinct_tools_mean = _stat_check(
+    "distinct_tools_mean", "distinct_tools", "distinct_tools_mean"
+)
+
+
+@asset_check(asset=dialogues, partitions_def=date_domain_partitions)
+def user_turns_median(config: DialogueTargets, dialogues: pl.DataFrame) -> AssetCheckResult:
+    turns = _completed(dialogues)["user_turns"].to_list()
+    median = statistics.median(turns) if turns else 0
+    return AssetCheckResult(
+        passed=bool(turns) and abs(median - config.user_turns_median) <= 1,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"median": float(median), "target": config.user_turns_median, "n": len(turns)},
+    )
+
+
+@asset_check(asset=dialogues, partitions_def=date_domain_partitions)
+def user_turns_share_6_to_10(config: DialogueTargets, dialogues: pl.DataFrame) -> AssetCheckResult:
+    turns = _completed(dialogues)["user_turns"].to_list()
+    inside = [float(6 <= t <= 10) for t in turns]
+    passed, meta = near_target(inside, config.share_6_to_10, config.rel_tolerance)
+    return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.WARN, metadata=meta)
+
+
+@asset_check(asset=dialogues, partitions_def=date_domain_partitions, blocking=True)
+def role_drift_rate(config: DialogueTargets, dialogues: pl.DataFrame) -> AssetCheckResult:
+    done = _completed(dialogues)
+    turns = int(done["user_turns"].sum())
+    drift = int(done["role_drift_turns"].sum())
+    rate = drift / turns if turns else 0.0
+    return AssetCheckResult(
+        passed=rate <= config.max_role_drift_rate,
+        metadata={"drifted_user_turns": drift, "user_turns": turns, "rate": rate},
+    )
+
+
+def message_schema_problems(messages: list[dict]) -> list[str]:
+    """Every tool message answers an id from the preceding assistant tool_calls, and every
+    tool call's arguments are a JSON object in a string."""
+    problems, open_ids = [], set()
+    if not messages or messages[0].get("role") != "system":
+        problems.append("first message is not the system prompt")
+    for k, m in enumerate(messages):
+        role = m.get("role")
+        if role == "assistant":
+            open_ids = set()
+            for call in m.get("tool_calls") or []:
+                open_ids.add(call.get("id"))
+                try:
+                    if not isinstance(json.loads(call["function"]["arguments"]), dict):
+                        problems.append(f"message {k}: arguments are not a JSON object")
+                except (KeyError, TypeError, json.JSONDecodeError):
+                    problems.append(f"message {k}: arguments do not parse as JSON")
+        elif role == "tool":
+            if m.get("tool_call_id") not in open_ids:
+                problems.append(f"message {k}: tool_call_id {m.get('tool_call_id')} unanswered")
+            open_ids.discard(m.get("tool_call_id"))
+            if not isinstance(m.get("success"), bool) or not m.get("name"):
+                problems.append(f"message {k}: tool message lacks name or success flag")
+        elif role not in ("user", "system"):
+            problems.append(f"message {k}: unknown role {role!r}")
+    return problems
+
+
+@asset_check(asset=dialogues, partitions_def=date_domain_partitions, blocking=True)
+def message_schema_valid(dialogues: pl.DataFrame) -> AssetCheckResult:
+    bad = {}
+    for row in _completed(dialogues).select("trajectory_id", "messages").iter_rows():
+        problems = message_schema_problems(json.loads(row[1]))
+        if problems:
+            bad[row[0]] = problems[:3]
+    return AssetCheckResult(
+        passed=not bad,
+        metadata={
+            "invalid_trajectories": len(bad),
+            "examples": json.dumps(dict(list(bad.items())[:5])),
+        },
+    )

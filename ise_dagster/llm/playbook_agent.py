@@ -1,0 +1,102 @@
+"""The embedded agent: runs each task's playbook against the live workspace.
+
+Each playbook has two segments, each ending in a `Reply`: the work, then its verification.
+The agent does the work when a task is requested and verifies it when the user asks for a
+check; a task nobody asks to check is verified by the agent itself before it moves on (or at
+once, for the intent's last task). Corrections are handled with real file edits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ise_dagster.llm.simulator import AgentTurn, RunTools, UserTurn
+from ise_dagster.sandbox import ToolResult
+from ise_dagster.tasklib.base import Call, Ctx, Playbook, Reply, TaskRecipe
+from ise_dagster.tasklib.dsl import read, write
+from ise_dagster.tasklib.runner import bind
+
+
+@dataclass
+class _TaskState:
+    recipe: TaskRecipe
+    ctx: Ctx
+    playbook: Playbook
+    segments_done: int = 0
+    last_reply: str = ""
+    started: bool = False
+
+
+class PlaybookAgent:
+    name = "playbook-agent"
+
+    def __init__(self, recipes: list[TaskRecipe], contexts: list[Ctx]) -> None:
+        self._tasks = [
+            _TaskState(r, c, r.playbook(c)) for r, c in zip(recipes, contexts, strict=True)
+        ]
+
+    def respond(self, turn: UserTurn, run_tools: RunTools) -> AgentTurn:
+        i = turn.task_index if turn.task_index is not None else 0
+        replies: list[str] = []
+        if turn.kind == "request":
+            for earlier in self._tasks[:i]:  # self-check unverified earlier work first
+                if earlier.started and earlier.segments_done < 2:
+                    replies.append(self._segment(earlier, run_tools))
+            replies.append(self._segment(self._tasks[i], run_tools))
+            if i == len(self._tasks) - 1:
+                replies.append(self._segment(self._tasks[i], run_tools))
+        elif turn.kind == "follow_up":
+            task = self._tasks[i]
+            if task.segments_done < 2:
+                replies.append(self._segment(task, run_tools))
+            else:
+                replies.append(self._recheck(task, run_tools))
+        else:
+            replies.append(self._note(self._tasks[i], run_tools))
+        return AgentTurn(reply="\n\n".join(r for r in replies if r))
+
+    def _segment(self, task: _TaskState, run_tools: RunTools) -> str:
+        """Advance a playbook to its next Reply, running every call for real."""
+        if task.segments_done >= 2:
+            return ""
+        task.started = True
+        observation = None
+        while True:
+            try:
+                step = task.playbook.send(observation)
+            except StopIteration:
+                task.segments_done = 2
+                return task.last_reply
+            if isinstance(step, Reply):
+                task.segments_done += 1
+                task.last_reply = step.text
+                return step.text
+            calls = step if isinstance(step, list) else [step]
+            narration = " ".join(c.say for c in calls if c.say)
+            results = run_tools([bind(c, task.ctx.task_dir) for c in calls], narration)
+            observation = results if isinstance(step, list) else results[0]
+
+    def _recheck(self, task: _TaskState, run_tools: RunTools) -> str:
+        (result,) = run_tools(
+            [bind(Call("exec", {"cmd": "ls -la"}), task.ctx.task_dir)],
+            "Listing the task directory once more.",
+        )
+        return f"Re-checked the files:\n{_head(result)}\n{task.last_reply}"
+
+    def _note(self, task: _TaskState, run_tools: RunTools) -> str:
+        (existing,) = run_tools(
+            [bind(read("NOTES.md"), task.ctx.task_dir)], "Checking for existing notes."
+        )
+        body = existing.stdout if existing.ok else ""
+        summary = task.last_reply.splitlines()[0] if task.last_reply else "done"
+        line = f"- {task.recipe.task_id}: {summary}\n"
+        (result,) = run_tools(
+            [bind(write("NOTES.md", body + line), task.ctx.task_dir)], "Adding the note."
+        )
+        where = f"{task.ctx.task_dir}/NOTES.md"
+        return f"Added a note to {where}." if result.ok else f"Could not write {where}."
+
+
+def _head(result: ToolResult, lines: int = 6) -> str:
+    text = (result.stdout or result.stderr or result.error or "").strip().splitlines()
+    return "\n".join(text[:lines])

@@ -1,0 +1,304 @@
+"""Stage 2: simulate a role-locked user delegating an intent to an agent, with every tool
+call executed live in a fresh sandbox workspace. A trajectory is OpenAI chat messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from ise_dagster import schemas
+from ise_dagster.llm.offline_user import OfflineUserSimulator
+from ise_dagster.llm.playbook_agent import PlaybookAgent
+from ise_dagster.llm.simulator import Agent, RunTools, UserSimulator, UserView
+from ise_dagster.llm.tools import TOOL_SCHEMAS
+from ise_dagster.sandbox import SandboxInfraError, SandboxResource, ToolResult, Workspace
+from ise_dagster.stages.intents import stable_seed
+from ise_dagster.tasklib.base import Call
+from ise_dagster.tasklib.registry import UnknownTaskError, recipe_for
+from ise_dagster.tasklib.runner import FixtureError, seed_task
+from ise_dagster.taxonomy.models import Persona, Taxonomy
+
+SYSTEM_PROMPT = (
+    "You are an autonomous assistant with a Linux workspace at /workspace. Use the tools to "
+    "inspect files, run commands and make changes; check your work before you report back. "
+    "Each task has its own directory under /workspace."
+)
+MAX_TOOL_OUTPUT = 4000  # characters of stdout/stderr kept in a tool message
+
+_DRIFT = re.compile(
+    r"^\s*(I ran|I've (run|updated|fixed|written|created)|Here is what I did|Checked:|"
+    r"Done[.:]|Exit code|Traceback)|```|\[exit \d+\]",
+    re.I | re.M,
+)
+
+
+def detect_role_drift(query: str) -> bool:
+    """True when a user message reads like the agent's side: reports of work done, tool
+    output, code fences. The role-locked user delegates; it never does the work."""
+    return bool(_DRIFT.search(query))
+
+
+def fixture_seed(intent_id: str, task_id: str) -> int:
+    return stable_seed("fixture", intent_id, task_id)
+
+
+def trajectory_id(intent_id: str, date: str) -> str:
+    key = f"{intent_id}|{date}"
+    return "traj-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Transcript:
+    """Builds the OpenAI-format message list as the dialogue happens."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: int = 0
+    tools_used: set[str] = field(default_factory=set)
+
+    def add(self, role: str, content: str) -> None:
+        self.messages.append({"role": role, "content": content})
+
+    def add_tool_batch(self, calls: list[Call], results: list[ToolResult], narration: str) -> None:
+        ids = [f"call_{self.tool_calls + i}" for i in range(len(calls))]
+        self.messages.append(
+            {
+                "role": "assistant",
+                "content": narration,
+                "tool_calls": [
+                    {"id": cid, "type": "function",
+                     "function": {"name": c.tool, "arguments": json.dumps(c.args)}}
+                    for cid, c in zip(ids, calls, strict=True)
+                ],
+            }
+        )  # fmt: skip
+        for cid, call, result in zip(ids, calls, results, strict=True):
+            self.messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": cid,
+                    "name": call.tool,
+                    "content": tool_content(result),
+                    "success": result.ok,
+                }
+            )
+        self.tool_calls += len(calls)
+        self.tools_used.update(c.tool for c in calls)
+
+
+def tool_content(result: ToolResult) -> str:
+    """What the agent sees of a tool result."""
+    body: dict[str, Any] = {"ok": result.ok, "exit_code": result.exit_code}
+    for name in ("stdout", "stderr"):
+        text = getattr(result, name)
+        if text:
+            body[name] = text[:MAX_TOOL_OUTPUT] + (
+                "...[truncated]"
+                if len(text) > MAX_TOOL_OUTPUT or getattr(result, f"{name}_truncated")
+                else ""
+            )
+    if result.error:
+        body["error"] = result.error
+    if result.timed_out:
+        body["timed_out"] = True
+    if result.extras.get("job"):
+        body["job"] = result.extras["job"]
+    return json.dumps(body, ensure_ascii=False)
+
+
+@dataclass
+class DialogueSettings:
+    max_user_turns: int = 23  # the paper's longest dialogue; reaching it discards the dialogue
+    infra_retries: int = 2
+
+
+UserFactory = Callable[[Taxonomy, int], UserSimulator]
+AgentFactory = Callable[..., Agent]
+
+
+def simulate(
+    intent: dict[str, Any],
+    date: str,
+    taxonomy: Taxonomy,
+    sandbox: SandboxResource,
+    settings: DialogueSettings,
+    user_factory: UserFactory = OfflineUserSimulator,
+    agent_factory: AgentFactory = PlaybookAgent,
+) -> dict[str, Any]:
+    """One dialogue for one intent, retried on a fresh workspace if the sandbox fails."""
+    base = _base_row(intent, date)
+    try:
+        task_ids = list(intent["tasks"])
+        recipes = [recipe_for(t) for t in task_ids]
+        tasks = tuple(taxonomy.task(t) for t in task_ids)
+    except (UnknownTaskError, KeyError) as e:
+        return {**base, "status": "invalid_intent", "error": str(e)}
+    seeds = [fixture_seed(intent["intent_id"], t) for t in task_ids]
+    last_error: Exception | None = None
+    for attempt in range(1, settings.infra_retries + 2):
+        started = time.perf_counter()
+        try:
+            with sandbox.workspace() as ws:
+                try:
+                    contexts = [seed_task(ws, r, s) for r, s in zip(recipes, seeds, strict=True)]
+                except FixtureError as e:
+                    if not ws.alive:
+                        raise SandboxInfraError(str(e)) from e
+                    return {**base, "status": "fixture_error", "error": str(e),
+                            "fixture_seeds": seeds, "attempts": attempt}  # fmt: skip
+
+                transcript = Transcript()
+                transcript.add("system", SYSTEM_PROMPT)
+                run_tools = _live_runner(ws, transcript)
+                user = user_factory(taxonomy, stable_seed("user", intent["intent_id"]))
+                agent = agent_factory(recipes, contexts)
+                row = _converse(intent, tasks, user, agent, run_tools, transcript, settings)
+        except SandboxInfraError as e:
+            last_error = e
+            continue
+        return {
+            **base,
+            **row,
+            "fixture_seeds": seeds,
+            "attempts": attempt,
+            "duration_s": time.perf_counter() - started,
+            "generator": f"{user.name}+{agent.name}",
+        }
+    raise SandboxInfraError(
+        f"intent {intent['intent_id']}: sandbox failed {settings.infra_retries + 1} times: "
+        f"{last_error}"
+    )
+
+
+def _live_runner(ws: Workspace, transcript: Transcript) -> RunTools:
+    """Run calls for real and record them; a sandbox failure aborts the attempt."""
+
+    def run_tools(calls: list[Call], narration: str) -> list[ToolResult]:
+        results = [ws.call(c.tool, c.args) for c in calls]
+        for r in results:
+            if r.is_infra_error:
+                raise SandboxInfraError(r.error or "sandbox failed")
+        transcript.add_tool_batch(calls, results, narration)
+        return results
+
+    return run_tools
+
+
+def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> dict[str, Any]:
+    persona = Persona(**intent["persona"])
+    queries: list[str] = []
+    replies: list[str] = []
+    kinds: list[str] = []
+    drift = 0
+    while True:
+        view = UserView(persona, intent["natural_language_intent"], tasks, tuple(queries),
+                        tuple(replies))  # fmt: skip
+        turn = user.next_turn(view)
+        if turn.completed:
+            status, success = "completed", turn.is_success
+            break
+        if len(queries) >= settings.max_user_turns:
+            status, success = "turn_cap", False
+            break
+        drift += detect_role_drift(turn.query)
+        queries.append(turn.query)
+        kinds.append(turn.kind)
+        transcript.add("user", turn.query)
+        answer = agent.respond(turn, run_tools)
+        replies.append(answer.reply)
+        transcript.add("assistant", answer.reply)
+    messages = transcript.messages
+    return {
+        "status": status,
+        "is_success": success,
+        "messages": json.dumps(messages, ensure_ascii=False),
+        "user_turns": len(queries),
+        "total_turns": len(messages) - 1,  # every message but the system prompt
+        "tool_calls": transcript.tool_calls,
+        "distinct_tools": len(transcript.tools_used),
+        "role_drift_turns": drift,
+        "turn_kinds": kinds,
+        "final_output": replies[-1] if replies else "",
+        "error": None,
+    }
+
+
+def _base_row(intent: dict[str, Any], date: str) -> dict[str, Any]:
+    return {
+        "trajectory_id": trajectory_id(intent["intent_id"], date),
+        "date": date,
+        "domain": intent["domain"],
+        "intent_ids": [intent["intent_id"]],
+        "persona": intent["persona"],
+        "domains": list(intent["domains"]),
+        "tasks": list(intent["tasks"]),
+        "tools": json.dumps(TOOL_SCHEMAS),
+        "status": None,
+        "is_success": False,
+        "messages": "[]",
+        "user_turns": 0,
+        "total_turns": 0,
+        "tool_calls": 0,
+        "distinct_tools": 0,
+        "role_drift_turns": 0,
+        "turn_kinds": [],
+        "final_output": "",
+        "fixture_seeds": [],
+        "attempts": 0,
+        "duration_s": 0.0,
+        "generator": "",
+        "error": None,
+    }
+
+
+def select_intents(
+    intents: pl.DataFrame, date: str, n: int, seed: int, start_date: str
+) -> pl.DataFrame:
+    """`n` intents for `date`: a fixed shuffle of the pool, read in date-sized slices, so no
+    intent repeats across dates until the pool is used up (then it wraps around)."""
+    if intents.height == 0 or n == 0:
+        return intents.head(0)
+    order = intents.with_columns(
+        pl.col("intent_id")
+        .map_elements(lambda i: stable_seed("order", seed, i), return_dtype=pl.Int64)
+        .alias("_order")
+    ).sort("_order", "intent_id")
+    day = (dt.date.fromisoformat(date) - dt.date.fromisoformat(start_date)).days
+    if day < 0:
+        raise ValueError(f"date {date} is before the partitions' start date {start_date}")
+    idx = [(day * n + k) % order.height for k in range(min(n, order.height))]
+    return order[idx].drop("_order")
+
+
+def simulate_partition(
+    intents: pl.DataFrame,
+    date: str,
+    taxonomy: Taxonomy,
+    sandbox: SandboxResource,
+    settings: DialogueSettings,
+    concurrency: int = 2,
+    progress: Callable[[str], None] = print,
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Simulate every intent; returns the kept rows (ordered by intent) and counts."""
+    rows: list[dict[str, Any]] = []
+    todo = intents.to_dicts()
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = [pool.submit(simulate, i, date, taxonomy, sandbox, settings) for i in todo]
+        for k, future in enumerate(as_completed(futures), 1):
+            rows.append(future.result())
+            if k % 10 == 0 or k == len(futures):
+                progress(f"dialogues {date}: {k}/{len(futures)} simulated")
+    order = {i["intent_id"]: k for k, i in enumerate(todo)}
+    rows.sort(key=lambda r: order[r["intent_ids"][0]])
+    counts = Counter(r["status"] for r in rows)
+    kept = [r for r in rows if r["status"] != "turn_cap"]
+    return pl.DataFrame(kept, schema=schemas.DIALOGUES), dict(counts)
