@@ -2,6 +2,7 @@
 
 from dagster import (
     AssetSelection,
+    MultiPartitionKey,
     RunRequest,
     ScheduleEvaluationContext,
     define_asset_job,
@@ -38,5 +39,5 @@ def nightly_schedule(context: ScheduleEvaluationContext):
     """At 02:00, one run per domain for the day's date; the run_key makes a tick idempotent."""
     date = context.scheduled_execution_time.strftime("%Y-%m-%d")
     for domain in DOMAINS:
-        key = date_domain_partitions.get_multipartition_key_from_str(f"{date}|{domain}")
+        key = MultiPartitionKey({"date": date, "domain": domain})
         yield RunRequest(run_key=f"nightly-{date}-{domain}", partition_key=key)

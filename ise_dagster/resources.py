@@ -7,8 +7,11 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from ise_dagster.diversity.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
+from ise_dagster.llm.offline_user import OfflineUserSimulator
 from ise_dagster.llm.offline_writer import OfflineIntentWriter
+from ise_dagster.llm.playbook_agent import PlaybookAgent
 from ise_dagster.llm.writer import IntentWriter
+from ise_dagster.stages.dialogues import AgentFactory, UserFactory
 from ise_dagster.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -30,11 +33,23 @@ class GeneratorResource(ConfigurableResource):
     )
 
     def intent_writer(self, taxonomy: Taxonomy) -> IntentWriter:
-        if self.backend == "offline":
-            return OfflineIntentWriter(taxonomy)
-        raise NotImplementedError(
-            "the 'openai' backend is not built yet; use backend='offline' (ISE_LLM_BACKEND unset)"
-        )
+        self._offline_only()
+        return OfflineIntentWriter(taxonomy)
+
+    def user_simulator_factory(self) -> UserFactory:
+        self._offline_only()
+        return OfflineUserSimulator
+
+    def agent_factory(self) -> AgentFactory:
+        self._offline_only()
+        return PlaybookAgent
+
+    def _offline_only(self) -> None:
+        if self.backend != "offline":
+            raise NotImplementedError(
+                f"the {self.backend!r} backend is not built yet; use 'offline' "
+                "(leave ISE_LLM_BACKEND unset)"
+            )
 
 
 class EmbedderResource(ConfigurableResource):

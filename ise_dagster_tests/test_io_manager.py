@@ -96,3 +96,11 @@ def test_data_dir_defaults_to_env(monkeypatch, tmp_path):
         instance=DagsterInstance.ephemeral(),
     )  # fmt: skip
     assert (tmp_path / "envdata" / "numbers" / "c.parquet").exists()
+
+
+def test_temp_files_of_a_killed_write_are_cleared_by_the_next_write(data_dir):
+    stale = data_dir / "numbers" / ".a.parquet.deadbeef.tmp"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"PAR1 half")
+    _run(data_dir, [numbers], partition_key="a")
+    assert [p.name for p in stale.parent.iterdir()] == ["a.parquet"]

@@ -18,7 +18,7 @@ from dagster import (
 from ise_dagster import schemas
 from ise_dagster.config import DialoguesConfig, ExecutedTracesConfig
 from ise_dagster.partitions import START_DATE, date_domain_partitions
-from ise_dagster.resources import TaxonomyResource
+from ise_dagster.resources import GeneratorResource, TaxonomyResource
 from ise_dagster.sandbox import SandboxResource
 from ise_dagster.stages.dialogues import DialogueSettings, select_intents, simulate_partition
 from ise_dagster.stages.traces import replay
@@ -53,6 +53,7 @@ def dialogues(
     config: DialoguesConfig,
     intents: pl.DataFrame,
     taxonomy: TaxonomyResource,
+    generator: GeneratorResource,
     sandbox: SandboxResource,
 ) -> Output[pl.DataFrame]:
     """Multi-turn dialogues: a role-locked user delegates each intent's tasks turn by turn to
@@ -68,6 +69,8 @@ def dialogues(
         DialogueSettings(max_user_turns=config.max_user_turns),
         concurrency=config.concurrency,
         progress=context.log.info,
+        user_factory=generator.user_simulator_factory(),
+        agent_factory=generator.agent_factory(),
     )
     done = frame.filter(status="completed")
     return Output(

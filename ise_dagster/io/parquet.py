@@ -86,6 +86,9 @@ class PolarsParquetIOManager(UPathIOManager):
 
 def _write_local_atomic(frame: pl.DataFrame, path: Path, level: int) -> int:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # from a run killed mid-write
+        with contextlib.suppress(OSError):
+            stale.unlink()
     try:
         frame.write_parquet(tmp, compression="zstd", compression_level=level)
         with open(tmp, "rb") as f:

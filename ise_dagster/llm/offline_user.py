@@ -34,7 +34,8 @@ _CORRECTION = [
     "Please also leave a short summary of the {title} work in NOTES.md.",
     "Add a line to NOTES.md about the {title} result, for the team.",
 ]
-_FAILURE_WORDS = ("could not", "couldn't", "failed", "unable", "error remains")
+# First-person admissions only: replies often describe a first attempt that failed.
+_FAILURE_WORDS = ("i could not", "i couldn't", "i was unable", "i'm unable", "i gave up")
 
 
 class OfflineUserSimulator:

@@ -3,7 +3,8 @@
 Each playbook has two segments, each ending in a `Reply`: the work, then its verification.
 The agent does the work when a task is requested and verifies it when the user asks for a
 check; a task nobody asks to check is verified by the agent itself before it moves on (or at
-once, for the intent's last task). Corrections are handled with real file edits.
+once, for the intent's last task, whose later check is answered from that verification).
+Corrections are handled with real file edits.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ise_dagster.llm.simulator import AgentTurn, RunTools, UserTurn
-from ise_dagster.sandbox import ToolResult
 from ise_dagster.tasklib.base import Call, Ctx, Playbook, Reply, TaskRecipe
-from ise_dagster.tasklib.dsl import read, write
 from ise_dagster.tasklib.runner import bind
 
 
@@ -49,8 +48,8 @@ class PlaybookAgent:
             task = self._tasks[i]
             if task.segments_done < 2:
                 replies.append(self._segment(task, run_tools))
-            else:
-                replies.append(self._recheck(task, run_tools))
+            else:  # verified already in this turn's predecessor: answer from that check
+                replies.append(f"I verified it just now. {task.last_reply}")
         else:
             replies.append(self._note(self._tasks[i], run_tools))
         return AgentTurn(reply="\n\n".join(r for r in replies if r))
@@ -76,27 +75,9 @@ class PlaybookAgent:
             results = run_tools([bind(c, task.ctx.task_dir) for c in calls], narration)
             observation = results if isinstance(step, list) else results[0]
 
-    def _recheck(self, task: _TaskState, run_tools: RunTools) -> str:
-        (result,) = run_tools(
-            [bind(Call("exec", {"cmd": "ls -la"}), task.ctx.task_dir)],
-            "Listing the task directory once more.",
-        )
-        return f"Re-checked the files:\n{_head(result)}\n{task.last_reply}"
-
     def _note(self, task: _TaskState, run_tools: RunTools) -> str:
-        (existing,) = run_tools(
-            [bind(read("NOTES.md"), task.ctx.task_dir)], "Checking for existing notes."
-        )
-        body = existing.stdout if existing.ok else ""
         summary = task.last_reply.splitlines()[0] if task.last_reply else "done"
-        line = f"- {task.recipe.task_id}: {summary}\n"
-        (result,) = run_tools(
-            [bind(write("NOTES.md", body + line), task.ctx.task_dir)], "Adding the note."
-        )
+        note = Call("write", {"path": "NOTES.md", "content": f"- {summary}\n", "append": True})
+        (result,) = run_tools([bind(note, task.ctx.task_dir)], "Adding the note.")
         where = f"{task.ctx.task_dir}/NOTES.md"
-        return f"Added a note to {where}." if result.ok else f"Could not write {where}."
-
-
-def _head(result: ToolResult, lines: int = 6) -> str:
-    text = (result.stdout or result.stderr or result.error or "").strip().splitlines()
-    return "\n".join(text[:lines])
+        return f"Added a note to {where}." if result.ok else f"I could not write {where}."

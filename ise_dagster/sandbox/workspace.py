@@ -28,6 +28,8 @@ AGENT_ENV = {
     "LANG": "C.UTF-8",
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "PYTHONDONTWRITEBYTECODE": "1",
+    # Same set and dict-of-str ordering in the dialogue and its replay.
+    "PYTHONHASHSEED": "0",
 }
 # Extra seconds the host waits beyond a call's own timeout before declaring the server lost.
 HOST_SLACK_S = 15.0

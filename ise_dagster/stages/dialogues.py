@@ -287,12 +287,17 @@ def simulate_partition(
     settings: DialogueSettings,
     concurrency: int = 2,
     progress: Callable[[str], None] = print,
+    user_factory: UserFactory = OfflineUserSimulator,
+    agent_factory: AgentFactory = PlaybookAgent,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Simulate every intent; returns the kept rows (ordered by intent) and counts."""
     rows: list[dict[str, Any]] = []
     todo = intents.to_dicts()
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [pool.submit(simulate, i, date, taxonomy, sandbox, settings) for i in todo]
+        futures = [
+            pool.submit(simulate, i, date, taxonomy, sandbox, settings, user_factory, agent_factory)
+            for i in todo
+        ]
         for k, future in enumerate(as_completed(futures), 1):
             rows.append(future.result())
             if k % 10 == 0 or k == len(futures):

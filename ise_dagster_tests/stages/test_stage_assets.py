@@ -1,0 +1,163 @@
+"""The Stage 2/3 assets through real Dagster machinery, including a killed-and-resumed run."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import polars as pl
+import pytest
+from dagster import AssetChecksDefinition, DagsterInstance, MultiPartitionKey, materialize
+
+from ise_dagster.assets.dialogues import dialogues, executed_traces
+from ise_dagster.assets.intents import intents
+from ise_dagster.checks import dialogues as dialogue_checks
+from ise_dagster.checks import traces as trace_checks
+from ise_dagster.io.parquet import ParquetIOManager
+from ise_dagster.resources import EmbedderResource, GeneratorResource, TaxonomyResource
+from ise_dagster.sandbox import SandboxResource, docker_client
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+LABEL = "ise.sandbox.test-assets"
+KEY = MultiPartitionKey({"date": "2026-11-24", "domain": "File-IO"})
+CHECKS = [
+    c
+    for module in (dialogue_checks, trace_checks)
+    for c in vars(module).values()
+    if isinstance(c, AssetChecksDefinition)
+]
+
+
+def _resources(data_dir):
+    return {
+        "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
+        "taxonomy": TaxonomyResource(),
+        "generator": GeneratorResource(backend="offline"),
+        "embedder": EmbedderResource(),
+        "sandbox": SandboxResource(label=LABEL),
+    }
+
+
+def _run_config(n=4):
+    return {
+        "ops": {
+            "intents": {"config": {"intents_per_domain": 12}},
+            "dialogues": {"config": {"dialogues_per_partition": n, "concurrency": 2}},
+        }
+    }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def engine():
+    try:
+        docker_client()
+    except Exception as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Docker engine: {exc}")
+    yield
+    assert docker_client().api.containers(all=True, filters={"label": LABEL}) == []
+
+
+def _materialize_intents(data_dir, instance):
+    assert materialize(
+        [intents], partition_key="File-IO", resources=_resources(data_dir), instance=instance,
+        run_config={"ops": {"intents": {"config": {"intents_per_domain": 12}}}},
+    ).success  # fmt: skip
+
+
+def _materialize_stages(data_dir, instance, **kw):
+    return materialize(
+        [intents.to_source_asset(), dialogues, executed_traces, *CHECKS],
+        selection=[dialogues, executed_traces, *CHECKS],
+        partition_key=KEY,
+        resources=_resources(data_dir),
+        instance=instance,
+        run_config={"ops": {"dialogues": _run_config()["ops"]["dialogues"]}},
+        **kw,
+    )
+
+
+def test_dialogues_and_traces_land_with_their_checks(tmp_path):
+    instance = DagsterInstance.ephemeral()
+    _materialize_intents(tmp_path, instance)
+    result = _materialize_stages(tmp_path, instance)
+    assert result.success
+    frame = pl.read_parquet(tmp_path / "dialogues" / "2026-11-24" / "File-IO.parquet")
+    assert frame.height == 4 and (frame["status"] == "completed").all()
+    traces = pl.read_parquet(tmp_path / "executed_traces" / "2026-11-24" / "File-IO.parquet")
+    assert traces.height == 4
+    assert set(traces["trajectory_id"]) == set(frame["trajectory_id"])
+    joined = traces.join(frame, on="trajectory_id")
+    assert (joined["n_steps"] == joined["tool_calls"]).all()
+    assert (traces["label"] == "verified").all(), traces.select("trajectory_id", "task_verdicts")
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    for blocking in ("message_schema_valid", "role_drift_rate", "every_tool_call_executed"):
+        assert evaluations[blocking], blocking
+    meta = result.asset_materializations_for_node("dialogues")[0].metadata
+    assert meta["completed"].value == 4 and meta["tool_calls_mean"].value > 10
+
+
+KILLED_RUN = textwrap.dedent(
+    """
+    import sys
+    from dagster import AssetChecksDefinition, DagsterInstance, MultiPartitionKey, materialize
+    sys.path.insert(0, {tests!r})
+    from stages.test_stage_assets import KEY, _resources, _run_config
+    from ise_dagster.assets.dialogues import dialogues
+    from ise_dagster.assets.intents import intents
+    materialize([intents.to_source_asset(), dialogues], selection=[dialogues], partition_key=KEY,
+                resources=_resources({data!r}), instance=DagsterInstance.ephemeral(),
+                run_config={{"ops": {{"dialogues": _run_config(8)["ops"]["dialogues"]}}}})
+    """
+)
+
+
+def test_killed_partition_leaves_nothing_and_resumes_to_the_same_rows(tmp_path):
+    killed_dir, clean_dir = tmp_path / "killed", tmp_path / "clean"
+    instance = DagsterInstance.ephemeral()
+    for d in (killed_dir, clean_dir):
+        _materialize_intents(d, instance)
+    script = KILLED_RUN.format(tests=os.path.dirname(os.path.dirname(__file__)),
+                               data=str(killed_dir))  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    client = docker_client()
+    deadline = time.time() + 120
+    while not client.api.containers(filters={"label": LABEL}) and time.time() < deadline:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    time.sleep(0.5)  # mid-partition: some dialogues done, others in flight
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    out = killed_dir / "dialogues" / "2026-11-24"
+    assert not out.exists() or not any(out.iterdir()), "a killed run left output behind"
+
+    args = dict(selection=[dialogues], partition_key=KEY, instance=instance,
+                run_config={"ops": {"dialogues": _run_config(8)["ops"]["dialogues"]}})  # fmt: skip
+    for d in (killed_dir, clean_dir):
+        assert materialize([intents.to_source_asset(), dialogues], resources=_resources(d),
+                           **args).success  # fmt: skip
+    resumed = _comparable(pl.read_parquet(out / "File-IO.parquet"))
+    clean = _comparable(pl.read_parquet(clean_dir / "dialogues/2026-11-24/File-IO.parquet"))
+    assert resumed.height == 8 and resumed["trajectory_id"].n_unique() == 8
+    assert resumed.equals(clean)
+
+
+def _comparable(frame: pl.DataFrame) -> pl.DataFrame:
+    """What a re-run must reproduce: the same trajectories, statuses and counts, and the same
+    sequence of messages (role, tool, success). Observed text may differ: real commands print
+    wall-clock times, commit hashes and test durations."""
+
+    def shape(messages: str) -> str:
+        return json.dumps(
+            [(m["role"], m.get("name"), m.get("success")) for m in json.loads(messages)]
+        )
+
+    return frame.drop("duration_s", "final_output").with_columns(
+        pl.col("messages").map_elements(shape, return_dtype=pl.String)
+    )
