@@ -1,15 +1,18 @@
 import polars as pl
+import pytest
 from click.testing import CliRunner
 
 from ise_dagster.cli import main
 
 
-def test_ise_run_materializes_intents_and_the_pool(tmp_path, monkeypatch):
+@pytest.mark.docker
+@pytest.mark.slow
+def test_ise_run_materializes_all_three_stages(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     data = tmp_path / "data"
     result = CliRunner().invoke(
         main, ["run", "--domain", "Web-Extraction", "--intents-per-domain", "40",
-               "--data-dir", str(data)],
+               "--dialogues-per-domain", "2", "--date", "2026-11-20", "--data-dir", str(data)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "[1/1] intents Web-Extraction: ok" in result.output
@@ -17,6 +20,11 @@ def test_ise_run_materializes_intents_and_the_pool(tmp_path, monkeypatch):
     assert "40 intents < 43956" in result.output  # the pool check speaks up
     assert pl.read_parquet(data / "intents" / "Web-Extraction.parquet").height == 40
     assert str(data / "intent_pool.parquet") in result.output
+    assert "dialogues + executed_traces 2026-11-20|Web-Extraction: ok" in result.output
+    assert "dialogues on 2026-11-20: 2 completed" in result.output
+    assert "tool calls, mean" in result.output and "executed traces: verified" in result.output
+    traces = pl.read_parquet(data / "executed_traces" / "2026-11-20" / "Web-Extraction.parquet")
+    assert traces.height == 2
     assert list((tmp_path / "home").iterdir())  # runs recorded for the UI
 
 
