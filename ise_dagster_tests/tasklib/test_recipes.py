@@ -8,6 +8,7 @@ import pytest
 from ise_dagster.sandbox import AGENT_TOOLS, SandboxResource, docker_client
 from ise_dagster.tasklib import recipes
 from ise_dagster.tasklib.runner import build_fixture, drive, seed_task, verify
+from ise_dagster.taxonomy import load_taxonomy
 
 LABEL = "ise.sandbox.test-recipes"
 RECIPES = sorted(recipes().values(), key=lambda r: r.task_id)
@@ -24,6 +25,10 @@ def sandbox():
     res = SandboxResource(label=LABEL)
     yield res
     res.close()
+
+
+def test_every_taxonomy_task_has_a_recipe():
+    assert {t.id for t in load_taxonomy().tasks} == set(recipes())
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.task_id)
@@ -45,7 +50,9 @@ def test_recipe_fails_then_recovers_and_verifies(sandbox, recipe):
         calls = [c for e in events for c in e.calls]
         assert not any(r.is_infra_error for r in results)
         assert {c.tool for c in calls} <= AGENT_TOOLS
-        assert len(calls) >= 5
+        assert set(load_taxonomy().task(recipe.task_id).tools) <= {c.tool for c in calls}
+        assert 6 <= len(calls) <= 9, f"{len(calls)} tool calls; playbooks make 6-9"
+        assert [e.reply is not None for e in events].count(True) == 2, "work, then verify"
         first_failure = next((i for i, r in enumerate(results) if not r.ok), None)
         assert first_failure is not None, f"no failure happened ({recipe.failure_mode})"
         assert any(r.ok for r in results[first_failure + 1 :]), "nothing after the failure worked"

@@ -747,7 +747,7 @@ _RETRY_V1 = textwrap.dedent(
 )
 _RETRY_V2 = _RETRY_V1.replace(
     "delay=$(( base * 2 ** (attempt - 1) ))",
-    "# bash arithmetic is integer-only; awk handles fractional delays like 0.5\n"
+    "# bash arithmetic is integer-only; awk handles fractional delays like 0.1\n"
     '  delay=$(awk -v b="$base" -v n="$attempt" \'BEGIN { printf "%g", b * 2 ^ (n - 1) }\')',
 )
 
@@ -759,19 +759,19 @@ def _retry_playbook(ctx: Ctx) -> Playbook:
     ]
     yield write("scripts/retry.sh", _RETRY_V1, say="Writing a reusable retry helper.")
     trial = yield sh(
-        "chmod +x scripts/retry.sh && scripts/retry.sh 5 0.5 python3 scripts/flaky_fetch.py",
-        say="Trying it on the flaky fetch with a 0.5 s base delay.",
+        "chmod +x scripts/retry.sh && scripts/retry.sh 5 0.1 python3 scripts/flaky_fetch.py",
+        say="Trying it on the flaky fetch with a 0.1 s base delay.",
     )
     if not trial.ok:
-        # bash $(( )) is integer-only: 0.5 * 2 ** n is a syntax error after the first failure.
+        # bash $(( )) is integer-only: 0.1 * 2 ** n is a syntax error after the first failure.
         yield write(
             "scripts/retry.sh",
             _RETRY_V2,
-            say="Bash arithmetic can't do the 0.5 s delay; computing it with awk instead.",
+            say="Bash arithmetic can't do the 0.1 s delay; computing it with awk instead.",
         )
-        trial = yield sh("scripts/retry.sh 5 0.5 python3 scripts/flaky_fetch.py", timeout_s=60)
+        trial = yield sh("scripts/retry.sh 5 0.1 python3 scripts/flaky_fetch.py", timeout_s=60)
     wrapped = sync.stdout.replace(
-        "python3 scripts/flaky_fetch.py", "scripts/retry.sh 5 0.5 python3 scripts/flaky_fetch.py"
+        "python3 scripts/flaky_fetch.py", "scripts/retry.sh 5 0.1 python3 scripts/flaky_fetch.py"
     )
     yield patch(
         _udiff("scripts/sync.sh", sync.stdout, wrapped), say="Wrapping the fetch in sync.sh."
@@ -1687,7 +1687,7 @@ _SCHED_RUN = textwrap.dedent(
     def main():
         ap = argparse.ArgumentParser()
         ap.add_argument("--cycles", type=int, default=0, help="stop after N cycles (0: forever)")
-        ap.add_argument("--interval", type=float, default=5.0, help="seconds between cycles")
+        ap.add_argument("--interval", type=float, default=1.0, help="seconds between cycles")
         args = ap.parse_args()
         jobs = load_jobs(os.path.join(HERE, "jobs.json"))
         print(f"scheduler: {len(jobs)} jobs registered, every {args.interval:g}s", flush=True)
@@ -1762,7 +1762,12 @@ def _sched_playbook(ctx: Ctx) -> Playbook:
         say="Running the scheduler in the background.",
     )
     jid = job.extras.get("job", "job1")
-    wait = yield sh("sleep 12; ls reports", say="Waiting for three 5-second cycles.", timeout_s=30)
+    wait = yield sh(
+        "for i in $(seq 100); do ls reports 2>/dev/null | grep -q _c3_ && break; sleep 0.1; done; "
+        "sleep 0.2; ls reports",
+        say="Waiting for three 1-second cycles.",
+        timeout_s=30,
+    )
     stopped = yield kill(jid, say="Stopping the scheduler.")
     per_cycle: dict[str, int] = {}
     for cycle in re.findall(r"_c(\d+)_", wait.stdout):
@@ -1837,7 +1842,7 @@ _CONVERT_PY = textwrap.dedent(
 
 
     def main(argv):
-        delay = 2.0
+        delay = 0.5
         if "--delay" in argv:
             i = argv.index("--delay")
             delay = float(argv[i + 1])
@@ -1881,7 +1886,7 @@ def _parallel_fixture(rng: random.Random) -> tuple[Fixture, dict]:
             else:
                 rows[k] = rows[k].rsplit(",", 1)[0]
         files[f"jobs/data/batch_{n:02d}.csv"] = "\n".join(rows) + "\n"
-        delay = rng.choice([1.5, 2.0, 2.5, 3.0])
+        delay = rng.choice([0.3, 0.4, 0.5, 0.6])
         manifest.append(
             f"python3 jobs/convert.py jobs/data/batch_{n:02d}.csv "
             f"out/converted/batch_{n:02d}.json --delay {delay}"
@@ -1947,11 +1952,11 @@ _RUN_JOBS = textwrap.dedent(
 _WATCH_JOBS = textwrap.dedent(
     """\
     peak=0
-    for i in $(seq 1 160); do
+    for i in $(seq 1 400); do
       n=$(pgrep -fc '[j]obs/convert.py' || true)
       [ "$n" -gt "$peak" ] && peak=$n
       [ -f out/job_results.csv ] && break
-      sleep 0.25
+      sleep 0.1
     done
     echo "most conversions seen running at once: $peak"
     """
@@ -2022,7 +2027,7 @@ for cmd in manifest:
             sys.exit(f"{dst} is missing or not JSON")
         if len(records) != len(lines) - 1:
             sys.exit(f"{dst} has {len(records)} records, expected {len(lines) - 1}")
-    if float(col(r, "duration_s", "duration", "seconds")) < 1.0:
+    if float(col(r, "duration_s", "duration", "seconds")) < 0.25:
         sys.exit(f"implausible duration for {src}")
     spans.append((float(col(r, "started", "start")), float(col(r, "ended", "end"))))
 peak = max(sum(1 for s, e in spans if s <= s0 < e) for s0, _ in spans)

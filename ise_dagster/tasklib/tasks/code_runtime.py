@@ -2261,6 +2261,14 @@ import unittest
 
 from cache.lru import LRUCache
 
+# The cache's clock runs SPEEDUP times faster than wall time, so a 1 s TTL takes 0.1 s to
+# test; sleeps below are cache seconds divided by SPEEDUP.
+SPEEDUP = 10
+
+
+def fast_clock():
+    return time.time() * SPEEDUP
+
 
 class LRUCacheTest(unittest.TestCase):
     def test_evicts_least_recently_used(self):
@@ -2273,15 +2281,15 @@ class LRUCacheTest(unittest.TestCase):
         self.assertEqual(cache.get("__K1__"), 1)
 
     def test_entry_survives_within_ttl(self):
-        cache = LRUCache(4, ttl=1)
+        cache = LRUCache(4, ttl=1, clock=fast_clock)
         cache.set("__K1__", "v")
-        time.sleep(0.2)
+        time.sleep(0.2 / SPEEDUP)
         self.assertEqual(cache.get("__K1__"), "v")
 
     def test_entry_expires_after_ttl(self):
-        cache = LRUCache(4, ttl=1)
+        cache = LRUCache(4, ttl=1, clock=fast_clock)
         cache.set("__K1__", "v")
-        time.sleep(1.05)
+        time.sleep(1.05 / SPEEDUP)
         self.assertIsNone(cache.get("__K1__"))
 
 
@@ -2306,8 +2314,8 @@ def _cache_fixture(rng: random.Random) -> tuple[Fixture, dict]:
 
 _REPEAT_SH = """\
 #!/bin/bash
-# Run tests/test_cache.py N times in a row (default 50); stop at the first failure.
-n=${1:-50}
+# Run tests/test_cache.py N times in a row (default 20); stop at the first failure.
+n=${1:-20}
 mkdir -p out
 : > out/flaky_runs.log
 for i in $(seq 1 "$n"); do
@@ -2359,7 +2367,7 @@ def _cache_playbook(ctx: Ctx) -> Playbook:
         "        if self._now() > expires:",
         say="An entry read right at its expiry second counts as expired; making the check strict.",
     )
-    run = yield sh("bash run_many.sh 50", say="Running the suite 50 times.", timeout_s=200)
+    run = yield sh("bash run_many.sh 20", say="Running the suite 20 times.", timeout_s=60)
     if not run.ok:
         # The real bug is int(): a 1 s TTL set at 12.9 s expires at 13 s; a strict check
         # instead keeps entries up to two seconds and breaks the expiry test.
@@ -2370,10 +2378,11 @@ def _cache_playbook(ctx: Ctx) -> Playbook:
             say="That broke expiry instead. The root cause is int() truncating the clock; "
             "keeping fractional seconds and restoring >=.",
         )
-        run = yield sh("bash run_many.sh 50", say="50 runs again.", timeout_s=200)
+        run = yield sh("bash run_many.sh 20", say="20 runs again.", timeout_s=60)
     yield Reply(
-        "Root cause: LRUCache._now() truncated time.time() to whole seconds, so an entry with "
-        "a 1 s TTL set at x.9 s expired 0.1 s later whenever the test crossed a second boundary. "
+        "Root cause: LRUCache._now() truncated the clock to whole seconds, so an entry with "
+        "a 1 s TTL set at x.9 s expired 0.1 s later whenever the test crossed a second boundary "
+        "of the cache's clock. "
         "cache/lru.py now keeps fractional seconds (tests untouched). "
         f"{_last_line(run, 'consecutive')}; the log is out/flaky_runs.log."
     )
@@ -2395,10 +2404,12 @@ if not os.path.exists("out/flaky_runs.log"):
     sys.exit("out/flaky_runs.log is missing")
 log = open("out/flaky_runs.log").read()
 ok_runs = [int(n) for n in re.findall(r"run (\\d+): ok", log)]
-if "FAIL" in log.upper() or ok_runs != list(range(1, len(ok_runs) + 1)) or len(ok_runs) < 50:
-    sys.exit("out/flaky_runs.log does not show 50 consecutive passing runs")
+if "FAIL" in log.upper() or ok_runs != list(range(1, len(ok_runs) + 1)) or len(ok_runs) < 20:
+    sys.exit("out/flaky_runs.log does not show 20 consecutive passing runs")
 tests = open("tests/test_cache.py").read()
-for needle in ("time.sleep(0.2)", "time.sleep(1.05)", "ttl=1", "assertIsNone"):
+needles = ("SPEEDUP = 10", "time.sleep(0.2 / SPEEDUP)", "time.sleep(1.05 / SPEEDUP)",
+           "ttl=1, clock=fast_clock", "assertIsNone")
+for needle in needles:
     if needle not in tests:
         sys.exit("tests/test_cache.py was loosened")
 now = [1000.9]
@@ -2425,7 +2436,7 @@ print(f"ok: root cause fixed, {len(ok_runs)} consecutive passing runs logged")
 
 _WATCH_PY = '''\
 #!/usr/bin/env python3
-"""Rebuild site/ from templates/ whenever a template changes (polls every 0.2 s)."""
+"""Rebuild site/ from templates/ whenever a template changes (polls every 0.1 s)."""
 
 import os
 import sys
@@ -2467,7 +2478,7 @@ def changed(before, after):
     return names
 
 
-def main(interval=0.2):
+def main(interval=0.1):
     seen = snapshot()
     print(f"watching {len(seen)} templates in {TEMPLATES}/", flush=True)
     while True:
@@ -2521,10 +2532,10 @@ _WATCH_CHANGED_NEW = """\
 """
 _WATCH_RERUN = """\
 python3 tools/watch_build.py > /tmp/watch.log 2>&1 & pid=$!
-sleep 0.8
+for i in $(seq 100); do grep -q watching /tmp/watch.log && break; sleep 0.05; done
 touch templates/index.html
 sed -i '1s/$/ (updated)/' templates/contact.html
-sleep 1.2
+for i in $(seq 100); do [ "$(grep -c rebuilt /tmp/watch.log)" -ge 2 ] && break; sleep 0.05; done
 kill $pid; wait $pid 2>/dev/null
 cat /tmp/watch.log
 grep -H '<h1>' site/index.html site/contact.html
@@ -2537,7 +2548,7 @@ def _watch_playbook(ctx: Ctx) -> Playbook:
     job = yield start("python3 tools/watch_build.py", say="Starting the watcher in the background.")
     jid = job.extras["job"]
     check = yield sh(
-        "sleep 0.8 && sed -i '1s/$/ (updated)/' templates/index.html && sleep 1.2 && "
+        "sleep 0.5 && sed -i '1s/$/ (updated)/' templates/index.html && sleep 0.6 && "
         "grep -H '<h1>' site/index.html && grep -q '(updated)</h1>' site/index.html",
         say="Editing index.html's title and checking site/ a moment later.",
     )
@@ -2597,15 +2608,18 @@ for name in ("a.html", "b.html", "c.html"):
 proc = subprocess.Popen([sys.executable, "tools/watch_build.py"], cwd=tmp,
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 try:
-    time.sleep(0.8)
-    with open(os.path.join(tmp, "templates", "c.html"), "w") as f:
-        f.write("title: Changed\\n<h1>{{title}}</h1>\\n")
     out = os.path.join(tmp, "site", "c.html")
-    deadline = time.time() + 4
+    start = time.time()
+    deadline, next_edit, edits = start + 1.5, start + 0.3, 0
     while time.time() < deadline:
-        if os.path.exists(out) and "<h1>Changed</h1>" in open(out).read():
+        if time.time() >= next_edit:  # edit again in case the watcher was not polling yet
+            edits += 1
+            with open(os.path.join(tmp, "templates", "c.html"), "w") as f:
+                f.write(f"title: Changed {edits}\\n<h1>{{{{title}}}}</h1>\\n")
+            next_edit = time.time() + 0.4
+        if os.path.exists(out) and "<h1>Changed " in open(out).read():
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     else:
         sys.exit("the watcher does not rebuild when a template other than the first changes")
 finally:
@@ -3042,7 +3056,7 @@ def _worker_playbook(ctx: Ctx) -> Playbook:
         sh(_JOBS_QUERY, say="And the queue."),
     ]
     fg = yield sh(
-        "python3 worker/run.py queue.db", say="Running the worker on the queue.", timeout_s=4
+        "python3 worker/run.py queue.db", say="Running the worker on the queue.", timeout_s=1
     )
     attempts = re.findall(r"failed on attempt (\d+)", fg.stdout)
     if fg.timed_out or not fg.ok:
@@ -3061,7 +3075,11 @@ def _worker_playbook(ctx: Ctx) -> Playbook:
         "python3 worker/run.py queue.db", say="Running the fixed worker in the background."
     )
     jid = job.extras["job"]
-    table = yield sh(f"sleep 2 && {_JOBS_QUERY}", say="Letting it work, then checking the queue.")
+    table = yield sh(
+        'for i in $(seq 50); do [ "$(sqlite3 queue.db "SELECT COUNT(*) FROM jobs WHERE status '
+        "IN ('queued', 'retry')\")\" = 0 ] && break; sleep 0.1; done; " + _JOBS_QUERY,
+        say="Letting it work until nothing is queued or waiting for a retry, then checking.",
+    )
     log = yield output(jid, say="Reading the worker's log.")
     yield kill(jid, say="Stopping the worker.")
     dead = [ln.split()[0] for ln in table.stdout.splitlines() if " dead " in f" {ln} "]
@@ -3113,7 +3131,7 @@ proc = subprocess.Popen([sys.executable, "run.py", db], cwd=tmp,
 try:
     deadline, states = time.time() + 6, []
     while time.time() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.1)
         c = sqlite3.connect(db)
         states = c.execute("SELECT status, attempts FROM jobs ORDER BY id").fetchall()
         c.close()

@@ -2010,7 +2010,7 @@ def _dispatcher_fixture(rng: random.Random) -> tuple[Fixture, dict]:
         "sender": f"{brand} Notifications <notify@{domain}>",
         "subject_prefix": f"[{brand}]",
         "domain": domain,
-        "poll_interval_s": 0.5,
+        "poll_interval_s": 0.2,
     }
     files = {
         "comms/dispatcher.py": _DISPATCHER,
@@ -2043,10 +2043,10 @@ _QUEUE_TEST_V1 = textwrap.dedent(
         os.replace(tmp, tmp[: -len(".tmp")])
 
     deadline = time.time() + 6
-    while time.time() < deadline:
-        if all(os.path.exists(f"outbox/sent/{n}.eml") for n, *_ in TESTS):
+    while time.time() < deadline:  # until the dispatcher has picked up every test file
+        if not any(os.path.exists(f"outbox/queue/{n}.json") for n, *_ in TESTS):
             break
-        time.sleep(0.25)
+        time.sleep(0.1)
 
     lines, ok = ["# Dispatcher check", ""], True
     for name, to, subject, _ in TESTS:

@@ -2080,7 +2080,7 @@ print(f"ok: {len(tables)} tables extracted")
 
 _EMIT_PY = textwrap.dedent(
     """\
-    \"\"\"Append simulated sensor readings to data/stream.csv, one row per second.\"\"\"
+    \"\"\"Append simulated sensor readings to data/stream.csv, ten rows per second.\"\"\"
     import random
     import time
 
@@ -2089,14 +2089,14 @@ _EMIT_PY = textwrap.dedent(
     stop_at = time.time() + 600  # safety net: never run longer than ten minutes
     n = 0
     while time.time() < stop_at:
-        time.sleep(1.0)
+        time.sleep(0.1)
         line = f"{rng.choice(DEVICES)},{int(time.time())},{round(rng.gauss(21.0, 3.0), 2)}\\n"
         with open("data/stream.csv", "a") as f:
             # The row goes out in two writes, so a reader can catch half of it.
             cut = rng.randrange(1, len(line) - 1)
             f.write(line[:cut])
             f.flush()
-            time.sleep(0.05)
+            time.sleep(0.01)
             f.write(line[cut:])
         n += 1
         print(f"appended row {n}", flush=True)
@@ -2146,12 +2146,12 @@ def _stream_playbook(ctx: Ctx) -> Playbook:
     started = yield start("python3 gen/emit.py", say="Starting the generator in the background.")
     job = started.extras.get("job", "job1") if started else "job1"
     yield sh(
-        "sleep 30; head -n 3 data/stream.csv; wc -l data/stream.csv; tail -n 2 data/stream.csv",
-        say="Following the file for 30 seconds.",
-        timeout_s=45,
+        "sleep 3; head -n 3 data/stream.csv; wc -l data/stream.csv; tail -n 2 data/stream.csv",
+        say="Following the file for 3 seconds.",
+        timeout_s=15,
     )
     yield output(job, say="Checking the generator's own log.")
-    stopped = yield kill(job, say="Thirty seconds are up; stopping the generator.")
+    stopped = yield kill(job, say="Three seconds are up; stopping the generator.")
     yield write("aggregate.py", _AGGREGATE_V1, say="Writing the per-device aggregation.")
     run = yield sh("python3 aggregate.py")
     if not run.ok:
@@ -2175,7 +2175,7 @@ def _stream_playbook(ctx: Ctx) -> Playbook:
         run = yield sh("python3 aggregate.py")
     state = "stopped" if stopped and not stopped.extras.get("running", True) else "stop requested"
     yield Reply(
-        f"Ran gen/emit.py in the background for 30 s ({state}) and aggregated "
+        f"Ran gen/emit.py in the background for 3 s ({state}) and aggregated "
         f"data/stream.csv: {run.stdout.strip().replace(chr(10), '; ')}. The summary is "
         "in out/stream_summary.json."
     )
@@ -2208,7 +2208,7 @@ for line in open("data/stream.csv").read().split("\\n")[1:-1]:
     stats.setdefault(parts[0], []).append(value)
 total = sum(len(v) for v in stats.values())
 if total < 20:
-    sys.exit(f"only {total} complete rows: the generator did not run for ~30 s")
+    sys.exit(f"only {total} complete rows: the generator did not run for ~3 s")
 try:
     summary = json.load(open("out/stream_summary.json"))
 except FileNotFoundError:

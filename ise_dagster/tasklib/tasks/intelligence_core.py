@@ -1576,7 +1576,7 @@ _SCORE_BATCH = textwrap.dedent(
                     why.append("night")
                 out.writerow([r["txn_id"], f"{1 / (1 + math.exp(-x)):.4f}", "+".join(why)])
             say(f"chunk {start // CHUNK + 1}/{-(-len(rows) // CHUNK)} done")
-            time.sleep(0.8)
+            time.sleep(0.2)
     os.replace("out/scores.csv.part", "out/scores.csv")
     say("finished: all transactions scored")
     """
@@ -1640,7 +1640,7 @@ def _fraud_playbook(ctx: Ctx) -> Playbook:
     if not run.ok:
         # The job only publishes out/scores.csv when it finishes; it is still running.
         yield sh(
-            "timeout 240 sh -c 'until grep -qs finished logs/score.log; do sleep 2; done'; "
+            "timeout 240 sh -c 'until grep -qs finished logs/score.log; do sleep 0.2; done'; "
             "tail -3 logs/score.log",
             say="scores.csv does not exist yet; waiting for the job to finish.",
             timeout_s=260,

@@ -1695,7 +1695,7 @@ _RESAMPLE_TOOL = textwrap.dedent(
                 w.writeframes(y.tobytes())
             log.write(f"[{k}/{len(paths)}] {os.path.basename(path)}: {n} -> {m} frames\\n")
             log.flush()
-            time.sleep(0.5)
+            time.sleep(0.05)
         log.write("done\\n")
     """
 )
@@ -1763,7 +1763,7 @@ def _resample_playbook(ctx: Ctx) -> Playbook:
     job_id = job.extras.get("job", "job1")
     yield poll(job_id, say="Making sure it is running.")
     yield sh(
-        "timeout 240 sh -c 'until grep -qs ^done logs/resample.log; do sleep 1; done'; "
+        "timeout 240 sh -c 'until grep -qs ^done logs/resample.log; do sleep 0.2; done'; "
         "tail -4 logs/resample.log",
         say="Following the progress log until the batch finishes.",
         timeout_s=260,

@@ -715,7 +715,7 @@ _WORKER = textwrap.dedent(
             pass  # bug: busy-waits instead of sleeping between checks
     else:
         for _ in range(a.items):
-            time.sleep(0.5)
+            time.sleep(0.2)
         open(f"run/worker-{a.id}.done", "w").write("ok\\n")
     print(f"worker {a.id}: finished", flush=True)
     """
@@ -740,13 +740,13 @@ def _runaway_playbook(ctx: Ctx) -> Playbook:
     job = yield start("bash tools/workload.sh", say="Starting the workload in the background.")
     job_id = job.extras.get("job", "")
     ps = yield sh(
-        "sleep 1.5; ps -eo pid,ppid,pcpu,etimes,args --sort=-pcpu | grep '[w]orker.py'",
+        "sleep 1; ps -eo pid,ppid,pcpu,etimes,args --sort=-pcpu | grep '[w]orker.py'",
         say="Ranking the workers by CPU.",
     )
     top = ps.stdout.strip().splitlines()[0].split() if ps.stdout.strip() else ["0", "", "?"]
     pid, cpu, cmdline = top[0], top[2], " ".join(top[4:])
     stop = yield sh(
-        f"kill {pid}; sleep 1; if ps -p {pid} > /dev/null; then echo 'still running:';"
+        f"kill {pid}; sleep 0.5; if ps -p {pid} > /dev/null; then echo 'still running:';"
         f" ps -o pid,stat,pcpu,args -p {pid}; exit 1; fi",
         say=f"PID {pid} is at {cpu}% CPU; sending it SIGTERM.",
     )
@@ -754,7 +754,8 @@ def _runaway_playbook(ctx: Ctx) -> Playbook:
     if not stop.ok:
         # The worker traps SIGTERM and only stops "after the current unit", which never ends.
         stop = yield sh(
-            f"kill -KILL {pid}; sleep 5; ps -eo pid,pcpu,args | grep '[w]orker.py' || "
+            f"kill -KILL {pid}; for i in $(seq 100); do ps -eo args | grep -q '[w]orker.py' || "
+            "break; sleep 0.1; done; ps -eo pid,pcpu,args | grep '[w]orker.py' || "
             "echo 'no workers left'",
             say="It traps SIGTERM but never finishes its unit; using SIGKILL.",
         )
@@ -1893,23 +1894,27 @@ _LEAKY = textwrap.dedent(
     while True:
         handle(i)
         i += 1
-        if i % 100 == 0:
-            time.sleep(0.5)
+        if i % 10 == 0:
+            time.sleep(0.05)
     """
 )
 
 _SAMPLER = textwrap.dedent(
     """\
-    \"\"\"Sample VmRSS of a PID once a second: python3 sample_rss.py PID [SECONDS].\"\"\"
+    \"\"\"Sample VmRSS of a PID every 0.1 s: python3 sample_rss.py PID [SECONDS].\"\"\"
     import csv, os, sys, time
+    from datetime import datetime
 
-    pid, seconds = int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else 30
+    INTERVAL = 0.1
+    pid, seconds = int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 3.0
     rows, t0 = [], time.time()
-    for _ in range(seconds):
+    for _ in range(round(seconds / INTERVAL)):
         with open(f"/proc/{pid}/status") as fh:
             rss = next(int(l.split()[1]) for l in fh if l.startswith("VmRSS:"))
-        rows.append((round(time.time() - t0, 2), time.strftime("%Y-%m-%dT%H:%M:%S"), rss))
-        time.sleep(1)
+        now = time.time()
+        stamp = datetime.fromtimestamp(now).isoformat(timespec="milliseconds")
+        rows.append((round(now - t0, 3), stamp, rss))
+        time.sleep(INTERVAL)
     xs, ys = [r[0] for r in rows], [r[2] for r in rows]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
@@ -1933,15 +1938,15 @@ def _leak_playbook(ctx: Ctx) -> Playbook:
     job_id, job_pid = job.extras.get("job", ""), job.extras.get("pid")
     yield write("sample_rss.py", _SAMPLER, say="Writing a /proc sampler with a linear fit.")
     run = yield sh(
-        'PID=$(pgrep -f leaky.py); python3 sample_rss.py "$PID" 30',
-        timeout_s=50,
-        say="Sampling RSS every second for 30 s.",
+        'PID=$(pgrep -f leaky.py); python3 sample_rss.py "$PID" 3',
+        timeout_s=15,
+        say="Sampling RSS every 0.1 s for 3 s.",
     )
     if not run.ok:
         # pgrep -f also matches this very shell, whose command line contains 'leaky.py'.
         run = yield sh(
-            f"python3 sample_rss.py {job_pid} 30",
-            timeout_s=50,
+            f"python3 sample_rss.py {job_pid} 3",
+            timeout_s=15,
             say="pgrep matched my own shell too; using the job's PID directly.",
         )
     yield kill(job_id, say="Sampling done; stopping the service.")
@@ -1951,7 +1956,7 @@ def _leak_playbook(ctx: Ctx) -> Playbook:
     yield write(
         "out/memory_verdict.md",
         f"# Memory verdict for svc/leaky.py: {verdict}\n\n"
-        f"- {stats.get('samples')} RSS samples, one per second (out/rss_samples.csv)\n"
+        f"- {stats.get('samples')} RSS samples, one every 0.1 s (out/rss_samples.csv)\n"
         f"- RSS went from {stats.get('first_kb')} KB to {stats.get('last_kb')} KB\n"
         f"- Linear trend: {slope:.1f} KB/s ({slope * 60 / 1024:.1f} MB/min)\n"
         "- Cause: CACHE in handle() stores every response and never evicts; growth is linear "
