@@ -205,11 +205,13 @@ def _format_prefs_playbook(ctx: Ctx) -> Playbook:
         f"Found {n_prefs} formatting entries and used the newest per key: {run.stdout.strip()}. "
         "The applied entry ids are listed in out/applied_preferences.md."
     )
-    check = yield sh(
-        "grep -cE '[0-9]{2}/[0-9]{2}/[0-9]{4}|USD|^###' reports/q3_draft.md; "
-        "cat out/applied_preferences.md",
-        say="Checking no old-style dates, amounts or deep headings remain.",
-    )
+    check, _ = yield [
+        sh(
+            "grep -cE '[0-9]{2}/[0-9]{2}/[0-9]{4}|USD|^###' reports/q3_draft.md",
+            say="Checking no old-style dates, amounts or deep headings remain,",
+        ),
+        read("out/applied_preferences.md", say="and re-reading the applied-preferences note."),
+    ]
     left = check.stdout.splitlines()[0] if check.stdout else "?"
     yield Reply(f"Checked: {left} old-style dates, amounts or deep headings left in the draft.")
 
@@ -333,17 +335,22 @@ _CONSOLIDATE_V2 = _swap(
 
 
 def _consolidate_playbook(ctx: Ctx) -> Playbook:
-    yield sh("wc -l memory/facts.jsonl && head -3 memory/facts.jsonl", say="Looking at the store.")
-    yield read("memory/facts.jsonl", 1, 12, say="Checking how subjects and keys are written.")
+    yield [
+        sh("wc -l memory/facts.jsonl && head -3 memory/facts.jsonl", say="Looking at the store"),
+        read("memory/facts.jsonl", 1, 12, say="and at how subjects and keys are written."),
+    ]
     yield write("consolidate.py", _CONSOLIDATE_V1, say="Grouping by normalised subject and key.")
     run = yield sh("python3 consolidate.py")
     if not run.ok:
-        # Some created_at values are epoch integers, so sorting mixes int and str.
-        yield sh(
-            "grep -c '\"created_at\": [0-9]' memory/facts.jsonl",
-            say="Sorting failed on mixed types; counting numeric timestamps.",
-        )
-        yield write("consolidate.py", _CONSOLIDATE_V2, say="Normalising both timestamp styles.")
+        # Some created_at values are epoch integers, so sorting mixes int and str. The
+        # traceback already says so; the count only sizes the problem, so both go together.
+        yield [
+            sh(
+                "grep -c '\"created_at\": [0-9]' memory/facts.jsonl",
+                say="Sorting failed on int vs str timestamps; counting the numeric ones",
+            ),
+            write("consolidate.py", _CONSOLIDATE_V2, say="and normalising both styles."),
+        ]
         run = yield sh("python3 consolidate.py")
     yield Reply(
         f"Consolidated memory/facts.jsonl: {run.stdout.strip()}. Older versions are in "
@@ -484,11 +491,17 @@ _MIGRATION_SQL_V1 = textwrap.dedent(
 
 
 def _migration_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "sqlite3 memory/notes.sqlite .tables 'select count(*) from notes' "
-        "\"select id, title from notes where title like '%migrat%' or title like '%pg%'\"",
-        say="Looking at the notes database.",
-    )
+    yield [
+        sh(
+            "sqlite3 memory/notes.sqlite .tables 'select count(*) from notes'",
+            say="Looking at the notes database",
+        ),
+        sh(
+            "sqlite3 memory/notes.sqlite "
+            "\"select id, title from notes where title like '%migrat%' or title like '%pg%'\"",
+            say="and at the titles that mention the migration.",
+        ),
+    ]
     yield write("out/queries.sql", _MIGRATION_SQL_V1, say="Writing a reusable search query.")
     run = yield sh("sqlite3 -json memory/notes.sqlite < out/queries.sql")
     if not run.ok:
@@ -659,8 +672,10 @@ _MEETING_V1 = textwrap.dedent(
 
 
 def _meeting_playbook(ctx: Ctx) -> Playbook:
-    yield sh("head -3 memory/facts.jsonl; wc -l memory/facts.jsonl", say="Checking the store.")
-    yield read("meetings/2026-11-04.md", say="Reading the meeting notes.")
+    yield [
+        sh("head -3 memory/facts.jsonl; wc -l memory/facts.jsonl", say="Checking the store"),
+        read("meetings/2026-11-04.md", say="and reading the meeting notes."),
+    ]
     yield write("record_facts.py", _MEETING_V1, say="Extracting labelled durable facts.")
     run = yield sh("python3 record_facts.py")
     if not run.ok:
@@ -680,10 +695,10 @@ def _meeting_playbook(ctx: Ctx) -> Playbook:
         f"Recorded the meeting: {run.stdout.strip()}. New facts cite "
         "meetings/2026-11-04.md:<line>; duplicates are in out/skipped_facts.txt."
     )
-    check = yield sh(
-        "grep -c '2026-11-04.md' memory/facts.jsonl; cat out/skipped_facts.txt",
-        say="Confirming the new entries and the skipped list.",
-    )
+    check, _ = yield [
+        sh("grep -c '2026-11-04.md' memory/facts.jsonl", say="Confirming the new entries"),
+        read("out/skipped_facts.txt", say="and the skipped list."),
+    ]
     n = check.stdout.splitlines()[0] if check.stdout else "?"
     yield Reply(f"Checked: {n} entries now reference the meeting file.")
 
@@ -791,8 +806,10 @@ _ARCHIVE_V1 = textwrap.dedent(
 
 
 def _archive_playbook(ctx: Ctx) -> Playbook:
-    yield sh("wc -l memory/*.jsonl && head -c 300 memory/index.json", say="Sizing up the store.")
-    yield read("memory/store.jsonl", 1, 8, say="Looking at the ttl and pinned fields.")
+    yield [
+        sh("wc -l memory/*.jsonl && head -c 300 memory/index.json", say="Sizing up the store"),
+        read("memory/store.jsonl", 1, 8, say="and looking at the ttl and pinned fields."),
+    ]
     yield write("archive.py", _ARCHIVE_V1, say="Writing the expiry pass as of 2026-11-10.")
     run = yield sh("python3 archive.py")
     if not run.ok:
@@ -807,11 +824,13 @@ def _archive_playbook(ctx: Ctx) -> Playbook:
         f"Done as of 2026-11-10: {run.stdout.strip()}. Expired lines were appended "
         "unchanged to memory/archive.jsonl and memory/index.json was rebuilt."
     )
-    check = yield sh(
-        "wc -l memory/store.jsonl memory/archive.jsonl && jq '[.[]|length]|add' memory/index.json",
-        say="Checking the counts line up.",
+    lines, ids = yield [
+        sh("wc -l memory/store.jsonl memory/archive.jsonl", say="Checking the counts line up:"),
+        sh("jq '[.[]|length]|add' memory/index.json", say="store, archive and index ids."),
+    ]
+    yield Reply(
+        f"Checked the counts:\n{lines.stdout.strip()}\nids in the index: {ids.stdout.strip()}"
     )
-    yield Reply(f"Checked the counts:\n{check.stdout.strip()}")
 
 
 _ARCHIVE_VERIFY = """
@@ -924,10 +943,14 @@ _SEARCH_NOTES = textwrap.dedent(
 
 
 def _keyword_playbook(ctx: Ctx) -> Playbook:
-    yield sh("ls memory/notes | head -5; ls memory/notes | wc -l", say="Listing the notes.")
-    yield read("memory/notes/n001.md", say="Checking the front matter format.")
-    yield write("build_index.py", _BUILD_INDEX_V1, say="Writing the index builder.")
-    yield write("scripts/search_notes.py", _SEARCH_NOTES, say="And the TF-IDF search script.")
+    yield [
+        sh("ls memory/notes | head -5; ls memory/notes | wc -l", say="Listing the notes"),
+        read("memory/notes/n001.md", say="and checking the front matter format."),
+    ]
+    yield [
+        write("build_index.py", _BUILD_INDEX_V1, say="Writing the index builder"),
+        write("scripts/search_notes.py", _SEARCH_NOTES, say="and the TF-IDF search script."),
+    ]
     run = yield sh("python3 build_index.py")
     if not run.ok:
         # n023.md is cp1252 ('caf\xe9'), not UTF-8.
@@ -1090,11 +1113,13 @@ def _schema_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 scripts/migrate_v2.py")
     yield Reply(f"Backed up to memory/notes.v1.sqlite and migrated: {run.stdout.strip()}.")
-    check = yield sh(
-        "python3 scripts/migrate_v2.py && sqlite3 memory/notes.sqlite "
-        "'pragma user_version' '.schema notes'",
-        say="Re-running to confirm it is a no-op.",
-    )
+    check, _ = yield [
+        sh("python3 scripts/migrate_v2.py", say="Re-running to confirm it is a no-op"),
+        sh(
+            "sqlite3 memory/notes.sqlite 'pragma user_version' '.schema notes'",
+            say="and checking the schema version.",
+        ),
+    ]
     yield Reply(
         f"Checked: a second run says '{check.stdout.splitlines()[0] if check.ok else '?'}'"
         " and the schema is at version 2."
@@ -1250,12 +1275,14 @@ def _conflict_playbook(ctx: Ctx) -> Playbook:
         f"{run.stdout.strip().capitalize()}. Losing values stay in memory/facts.jsonl "
         "with superseded: true, and out/conflict_resolutions.md explains each decision."
     )
-    check = yield sh(
-        "jq -s 'map(select(.superseded)) | length' memory/facts.jsonl; "
-        "grep -c '^- ' out/conflict_resolutions.md",
-        say="Cross-checking the log.",
-    )
-    sup, logged = (check.stdout.split() + ["?", "?"])[:2]
+    n_sup, n_log = yield [
+        sh(
+            "jq -s 'map(select(.superseded)) | length' memory/facts.jsonl",
+            say="Cross-checking the superseded facts",
+        ),
+        sh("grep -c '^- ' out/conflict_resolutions.md", say="against the log."),
+    ]
+    sup, logged = n_sup.stdout.strip() or "?", n_log.stdout.strip() or "?"
     yield Reply(f"Checked: {sup} superseded facts and {logged} log lines, one per losing value.")
 
 
@@ -1362,11 +1389,13 @@ def _journal_fixture(rng: random.Random) -> tuple[Fixture, dict]:
 
 
 def _journal_playbook(ctx: Ctx) -> Playbook:
-    seen = yield sh(
-        "tail -n 1 memory/store.jsonl; echo; echo ====; cat memory/journal/2026-11-0*.md",
-        say="Reading the last store entry and the week's journal.",
-    )
-    yield read("memory/store.jsonl", 1, 2, say="Checking the store schema.")
+    seen, _ = yield [
+        sh(
+            "tail -n 1 memory/store.jsonl; echo; echo ====; cat memory/journal/2026-11-0*.md",
+            say="Reading the last store entry and the week's journal",
+        ),
+        read("memory/store.jsonl", 1, 2, say="and checking the store schema."),
+    ]
     last, _, journal = seen.stdout.partition("\n====\n")
     last = last.strip()
     days: dict[str, dict[str, list[str]]] = {}
@@ -1392,9 +1421,6 @@ def _journal_playbook(ctx: Ctx) -> Playbook:
     lines += [f"- {p} ({ds[0]})" for p, ds in counts.items() if p not in rec]
     lines += ["", "## Lessons"]
     lines += [f"- {item}" for secs in days.values() for item in secs.get("Lessons", [])]
-    yield write(
-        "memory/notes/week-2026-45.md", "\n".join(lines) + "\n", say="Writing the digest note."
-    )
     entry = json.dumps(
         {
             "id": "s0051",
@@ -1406,12 +1432,17 @@ def _journal_playbook(ctx: Ctx) -> Playbook:
             "created_at": "2026-11-08T09:00:00Z",
         }
     )
-    res = yield edit(
-        "memory/store.jsonl",
-        last + "\n",
-        last + "\n" + entry + "\n",
-        say="Registering the digest after the last store entry.",
-    )
+    _, res = yield [
+        write(
+            "memory/notes/week-2026-45.md", "\n".join(lines) + "\n", say="Writing the digest note"
+        ),
+        edit(
+            "memory/store.jsonl",
+            last + "\n",
+            last + "\n" + entry + "\n",
+            say="and registering it after the last store entry.",
+        ),
+    ]
     if not res.ok:
         # The store has no trailing newline, so `last + "\n"` is not in the file.
         res = yield edit(
@@ -1556,8 +1587,10 @@ def _service_playbook(ctx: Ctx) -> Playbook:
         body = [json.dumps({"text": t, "tags": ["svc-check"]}) for t in facts]
         return " && ".join(f"curl -sf -X POST {url} {hdr}-d '{b}' && echo" for b in body)
 
-    yield read("memory_service/server.py", say="Reading the service's API.")
-    job = yield start("python3 memory_service/server.py", say="Starting the service.")
+    _, job = yield [
+        read("memory_service/server.py", say="Reading the service's API"),
+        start("python3 memory_service/server.py", say="and starting it."),
+    ]
     job_id = job.extras.get("job", "")
     wait = f"for i in $(seq 50); do curl -s -o /dev/null {url} && break; sleep 0.2; done; "
     run = yield sh(wait + posts(""), say="Waiting for it to listen, then storing three facts.")
@@ -1567,8 +1600,10 @@ def _service_playbook(ctx: Ctx) -> Playbook:
             posts("-H 'Content-Type: application/json' ") + f" && curl -sf '{url}?q=svc-check'",
             say="The service wants application/json; sending the header.",
         )
-    log = yield output(job_id, say="Checking the server's request log.")
-    yield kill(job_id, say="Stopping it to test persistence.")
+    log, _ = yield [
+        output(job_id, say="Taking the server's request log"),
+        kill(job_id, say="and stopping it to test persistence."),
+    ]
     again = yield sh(
         f"python3 memory_service/server.py & {wait}curl -sf '{url}?q=svc-check'; "
         "rc=$?; kill $!; exit $rc",
@@ -1737,8 +1772,10 @@ def _recency_fixture(rng: random.Random) -> tuple[Fixture, dict]:
 
 
 def _recency_playbook(ctx: Ctx) -> Playbook:
-    diff = yield sh("cat patches/recency-boost.diff", say="Reading the patch.")
-    yield read("memory_service/search.py", say="And the current search module.")
+    diff, _ = yield [
+        sh("cat patches/recency-boost.diff", say="Reading the patch"),
+        read("memory_service/search.py", say="and the current search module."),
+    ]
     text = diff.stdout if diff.ok else ""
     res = yield patch(text, say="Applying the recency patch.")
     if not res.ok:
@@ -1765,11 +1802,16 @@ def _recency_playbook(ctx: Ctx) -> Playbook:
         f"Applied the recency boost (retargeted to score_match), made the half-life come "
         f"from memory_service/config.json, and the tests pass: {tests.stdout.strip()}"
     )
-    check = yield sh(
-        "python3 -m unittest discover memory_service/tests && grep -n "
-        "'recency_boost\\|HALF_LIFE' memory_service/search.py",
-        say="Re-running the suite with its exit status.",
-    )
+    check, _ = yield [
+        sh(
+            "python3 -m unittest discover memory_service/tests",
+            say="Re-running the suite with its exit status",
+        ),
+        sh(
+            "grep -n 'recency_boost\\|HALF_LIFE' memory_service/search.py",
+            say="and showing where the boost and half-life live.",
+        ),
+    ]
     yield Reply(
         "Checked: the suite exits 0 and search.py uses recency_boost with the "
         f"configured half-life ({'ok' if check.ok else 'failed'})."
@@ -1922,17 +1964,21 @@ def _forget_playbook(ctx: Ctx) -> Playbook:
         f"Done: {run.stdout.strip()}. The removed ids (no content) are in "
         "out/forget_log.csv; entries about the roof falcons were kept."
     )
-    check = yield sh(
-        "grep -c 'Falcon\\|FLC' memory/facts.jsonl; grep -ci falcon memory/facts.jsonl;"
-        ' sqlite3 memory/notes.sqlite "select count(*) from notes where title||body '
-        "glob '*Falcon*' or title||body glob '*FLC*'\"",
-        say="Re-checking both stores.",
-    )
-    nums = check.stdout.split()
+    in_facts, in_notes = yield [
+        sh(
+            "grep -c 'Falcon\\|FLC' memory/facts.jsonl; grep -ci falcon memory/facts.jsonl",
+            say="Re-checking the facts",
+        ),
+        sh(
+            'sqlite3 memory/notes.sqlite "select count(*) from notes where title||body '
+            "glob '*Falcon*' or title||body glob '*FLC*'\"",
+            say="and the notes.",
+        ),
+    ]
+    nums = in_facts.stdout.split() + ["?", "?"]
     yield Reply(
-        f"Checked: {nums[0] if nums else '?'} project mentions remain in facts, "
-        f"{nums[-1] if nums else '?'} in notes; {nums[1] if len(nums) > 1 else '?'} "
-        "bird mentions kept."
+        f"Checked: {nums[0]} project mentions remain in facts, "
+        f"{in_notes.stdout.strip() or '?'} in notes; {nums[1]} bird mentions kept."
     )
 
 
@@ -2019,38 +2065,45 @@ def _prefs_file_playbook(ctx: Ctx) -> Playbook:
         sh("cat inbox/notes.txt", say="Reading the user's notes."),
         read("memory/preferences.json", say="And the current preferences."),
     ]
-    yield edit(
-        "memory/preferences.json",
-        '"system": "imperial",\n    "temperature": "fahrenheit"',
-        '"system": "metric",\n    "temperature": "celsius"',
-        say="Units: metric, celsius.",
-    )
-    yield edit(
-        "memory/preferences.json",
-        '"working_hours": "09:00-17:00"',
-        '"working_hours": "08:00-16:00"',
-        say="Working hours: 08:00-16:00.",
-    )
-    res = yield edit(
-        "memory/preferences.json",
-        '"frequency": "daily"',
-        '"frequency": "weekly"',
-        say="Email digest: weekly.",
-    )
-    if not res.ok:
-        # backups.frequency is also "daily"; the edit must name the email_digest block.
-        yield edit(
+    _, _, res = yield [
+        edit(
             "memory/preferences.json",
-            '"email_digest": {\n      "frequency": "daily"',
-            '"email_digest": {\n      "frequency": "weekly"',
-            say="Backups also say daily; anchoring on the email_digest block.",
-        )
-    yield edit(
+            '"system": "imperial",\n    "temperature": "fahrenheit"',
+            '"system": "metric",\n    "temperature": "celsius"',
+            say="Units: metric, celsius;",
+        ),
+        edit(
+            "memory/preferences.json",
+            '"working_hours": "09:00-17:00"',
+            '"working_hours": "08:00-16:00"',
+            say="working hours: 08:00-16:00;",
+        ),
+        edit(
+            "memory/preferences.json",
+            '"frequency": "daily"',
+            '"frequency": "weekly"',
+            say="email digest: weekly.",
+        ),
+    ]  # three independent edits, one message
+    theme = edit(
         "memory/preferences.json",
         '"theme": "light"',
         '"theme": "solarized"',
         say="Theme: the later note wins, solarized rather than dark.",
     )
+    if not res.ok:
+        # backups.frequency is also "daily"; the edit must name the email_digest block.
+        yield [
+            edit(
+                "memory/preferences.json",
+                '"email_digest": {\n      "frequency": "daily"',
+                '"email_digest": {\n      "frequency": "weekly"',
+                say="Backups also say daily; anchoring on the email_digest block.",
+            ),
+            theme,
+        ]
+    else:
+        yield theme
     summary = (
         "# Preference changes\\n\\nFrom inbox/notes.txt:\\n\\n"
         "- units.system: imperial -> metric\\n- units.temperature: fahrenheit -> celsius\\n"

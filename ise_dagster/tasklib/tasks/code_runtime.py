@@ -167,12 +167,12 @@ def apply_discount(amount, percent):
 def _discount_playbook(ctx: Ctx) -> Playbook:
     yield [
         read("pricing/discounts.py", say="Reading the discount module."),
-        read("tests/test_pricing.py", say="And the tests it has to satisfy."),
+        read("tests/test_pricing.py", say="And the tests it has to satisfy,"),
+        sh(
+            "python3 -m unittest discover tests 2>&1 | tail -n 15",
+            say="reproducing the failures before touching anything.",
+        ),
     ]
-    yield sh(
-        "python3 -m unittest discover tests 2>&1 | tail -n 15",
-        say="Reproducing the failures before touching anything.",
-    )
     yield edit(
         "pricing/discounts.py",
         _DISCOUNT_OLD,
@@ -409,10 +409,10 @@ _README_DRY = "- `--dry-run`: print the files that would be deleted and delete n
 
 
 def _dry_run_playbook(ctx: Ctx) -> Playbook:
-    readme = yield sh("cat README.md", say="Reading the README's usage section.")
-    src, tests = yield [
-        read("tools/cleanup.py", say="Reading the cleanup script."),
-        read("tests/test_cleanup.py", say="And its tests."),
+    readme, src, tests = yield [
+        sh("cat README.md", say="Reading the README's usage section,"),
+        read("tools/cleanup.py", say="the cleanup script"),
+        read("tests/test_cleanup.py", say="and its tests."),
     ]
     new_src = src.stdout.replace(_CLEANUP_ARG_OLD, _CLEANUP_ARG_NEW).replace(
         _CLEANUP_LOOP_OLD, _CLEANUP_LOOP_NEW
@@ -714,15 +714,16 @@ def _dateparse_playbook(ctx: Ctx) -> Playbook:
         f"says 19{pivot}; it is documented in out/test_notes.md and pinned by an "
         "expectedFailure test, not fixed."
     )
-    check = yield sh(
-        "python3 -m unittest tests.test_dateparse 2>&1 | tail -n 1; "
-        "grep -c 'def test_' tests/test_dateparse.py",
-        say="Double-checking the suite and counting the tests.",
-    )
-    lines = [ln.strip() for ln in check.stdout.splitlines()] + ["?", "?"]
+    suite, count = yield [
+        sh(
+            "python3 -m unittest tests.test_dateparse 2>&1 | tail -n 1",
+            say="Double-checking the suite and counting the tests.",
+        ),
+        sh("grep -c 'def test_' tests/test_dateparse.py"),
+    ]
     yield Reply(
-        f"Checked: the suite reports '{lines[0]}' with {lines[1]} test methods, and "
-        "app/dateparse.py is untouched."
+        f"Checked: the suite reports '{suite.stdout.strip() or '?'}' with "
+        f"{count.stdout.strip() or '?'} test methods, and app/dateparse.py is untouched."
     )
 
 
@@ -898,16 +899,16 @@ def _seconds(res, label: str) -> str:
 
 
 def _report_playbook(ctx: Ctx) -> Playbook:
-    yield [
-        read("app/report.py", say="Reading the report builder."),
-        sh("head -n 3 data/orders.csv data/customers.csv && wc -l data/*.csv", say="And the data."),
+    _src, _data, base = yield [
+        read("app/report.py", say="Reading the report builder"),
+        sh("head -n 3 data/orders.csv data/customers.csv && wc -l data/*.csv", say="and the data,"),
+        sh(
+            "mkdir -p out && " + _time_report("before") + " && cp out/report.txt "
+            "out/report_before.txt && python3 -m cProfile -s tottime app/report.py | sed -n 1,12p",
+            say="while timing the current version, keeping its output, and profiling it.",
+            timeout_s=180,
+        ),
     ]
-    base = yield sh(
-        "mkdir -p out && " + _time_report("before") + " && cp out/report.txt out/report_before.txt"
-        " && python3 -m cProfile -s tottime app/report.py | sed -n 1,12p",
-        say="Timing the current version, keeping its output, and profiling it.",
-        timeout_s=180,
-    )
     hot = re.search(r"^\s*(\d+)\s+([\d.]+)\s+.*\(find_customer\)", base.stdout, re.M)
     yield edit(
         "app/report.py",
@@ -1201,11 +1202,14 @@ _NAME_BODY_GUARDED = '''\
 
 
 def _review_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "ls src tests review && python3 -m unittest 2>&1 | tail -n 4",
-        say="Looking at the layout and the suite as it stands.",
-    )
-    diff = yield read("review/null-handling.diff", say="Reading the reviewer's patch.")
+    _layout, diff = yield [
+        sh(
+            "ls src tests review && python3 -m unittest 2>&1 | tail -n 4",
+            say="Looking at the layout and the suite as it stands, and reading the reviewer's "
+            "patch.",
+        ),
+        read("review/null-handling.diff"),
+    ]
     first = yield patch(diff.stdout, say="Applying the patch as is.")
     failed: dict[str, set[int]] = {}
     second = first
@@ -1256,10 +1260,13 @@ def _review_playbook(ctx: Ctx) -> Playbook:
         if failed
         else f"Applied review/null-handling.diff cleanly; {_summary(run)}."
     )
-    check = yield sh(
-        "grep -n 'is None' src/records.py src/validate.py && cat out/patch_notes.md",
-        say="Checking every None guard from the diff is in place.",
-    )
+    check, _notes = yield [
+        sh(
+            "grep -n 'is None' src/records.py src/validate.py",
+            say="Checking every None guard from the diff is in place, and the notes.",
+        ),
+        read("out/patch_notes.md"),
+    ]
     guards = len([ln for ln in check.stdout.splitlines() if "is None" in ln])
     yield Reply(
         f"Checked: {guards} None checks are in src/ (parse_age, normalize_name and "
@@ -1389,8 +1396,10 @@ def _expected_status(path: str) -> str:
 
 
 def _server_playbook(ctx: Ctx) -> Playbook:
-    yield read("server/app.py", 1, 35, say="Skimming the server's routes.")
-    job1 = yield start("python3 server/app.py", say="Starting it in the background.")
+    _routes, job1 = yield [
+        read("server/app.py", 1, 35, say="Skimming the server's routes"),
+        start("python3 server/app.py", say="and starting it in the background."),
+    ]
     probe = yield sh(
         "sleep 1; curl -sS -o /dev/null -w '%{http_code}\\n' http://127.0.0.1:8000/health",
         say="Probing /health on the usual port.",
@@ -1642,14 +1651,14 @@ def _refactored_forms(observed: str) -> str:
 
 
 def _refactor_playbook(ctx: Ctx) -> Playbook:
-    src, _tests = yield [
-        read("app/forms.py", say="Reading the three form classes."),
-        read("tests/test_forms.py", say="And what the tests expect."),
+    src, _tests, _green = yield [
+        read("app/forms.py", say="Reading the three form classes,"),
+        read("tests/test_forms.py", say="what the tests expect,"),
+        sh(
+            "python3 -m unittest tests.test_forms 2>&1 | tail -n 3",
+            say="and making sure the suite is green before refactoring.",
+        ),
     ]
-    yield sh(
-        "python3 -m unittest tests.test_forms 2>&1 | tail -n 3",
-        say="Making sure the suite is green before refactoring.",
-    )
     new = _refactored_forms(src.stdout)
     # Written as if the three validate() bodies were identical copies of SignupForm's.
     assumed = re.sub(r'(errors\["email"\] = )"[^"]*"', r'\1"invalid email address"', src.stdout)
@@ -1840,13 +1849,11 @@ if __name__ == "__main__":
 
 
 def _importer_playbook(ctx: Ctx) -> Playbook:
-    yield [
-        read("logs/traceback.txt", say="Reading the reported traceback."),
-        read("app/importer.py", say="And the importer."),
+    _tb, _src, run = yield [
+        read("logs/traceback.txt", say="Reading the reported traceback"),
+        read("app/importer.py", say="and the importer,"),
+        sh("python3 app/importer.py data/sample.csv", say="and reproducing with the sample file."),
     ]
-    run = yield sh(
-        "python3 app/importer.py data/sample.csv", say="Reproducing with the sample file."
-    )
     reproduced = _last_line(run, r"Error")
     if not run.ok:
         # The header starts with a UTF-8 BOM, so the first column is '\ufeffsku'.
@@ -1857,21 +1864,27 @@ def _importer_playbook(ctx: Ctx) -> Playbook:
             say="Same KeyError: 'sku'. The file starts with a BOM; reading it as utf-8-sig.",
         )
         run = yield sh("python3 app/importer.py data/sample.csv", say="Running it again.")
-    if not run.ok:
-        # Past the header, a row with an empty quantity hits int('').
-        yield edit(
-            "app/importer.py",
-            '"quantity": int(row["quantity"]),',
-            '"quantity": int(row["quantity"]) if row["quantity"].strip() else None,',
-            say="Now int('') on an empty quantity; treating a blank quantity as unknown (None).",
-        )
     found = re.search(r"imported (\d+) rows", run.stdout)
     rows = found.group(1) if found else str(ctx.facts["rows"])
-    yield write(
+    regression = write(
         "tests/test_importer.py",
         _IMPORTER_TEST.replace("__ROWS__", rows),
         say="Adding a regression test with a BOM header and an empty quantity.",
     )
+    if not run.ok:
+        # Past the header, a row with an empty quantity hits int('').
+        yield [
+            edit(
+                "app/importer.py",
+                '"quantity": int(row["quantity"]),',
+                '"quantity": int(row["quantity"]) if row["quantity"].strip() else None,',
+                say="Now int('') on an empty quantity; treating a blank quantity as unknown "
+                "(None).",
+            ),
+            regression,
+        ]
+    else:
+        yield regression
     run = yield sh(
         "python3 app/importer.py data/sample.csv && python3 -m unittest -v tests.test_importer",
         say="Running the importer and the new test.",
@@ -2114,26 +2127,28 @@ def _textstats_playbook(ctx: Ctx) -> Playbook:
         read("lib/textstats.py", say="Reading the stubs and their docstrings."),
         read("tests/test_textstats.py", say="And the tests."),
     ]
-    yield edit(
-        "lib/textstats.py",
-        "    Empty or blank text has 0 words.\n" + _STUB,
-        "    Empty or blank text has 0 words.\n" + _WORD_COUNT_IMPL,
-        say="Implementing word_count with WORD_RE.",
-    )
-    yield edit(
-        "lib/textstats.py",
-        "    n-gram, so the result is deterministic. Text with fewer than `n` words gives [].\n"
-        + _STUB,
-        "    n-gram, so the result is deterministic. Text with fewer than `n` words gives [].\n"
-        + _TOP_NGRAMS_IMPL,
-        say="top_ngrams: a Counter over word tuples.",
-    )
-    yield edit(
-        "lib/textstats.py",
-        "    Text without words scores 0.0.\n" + _STUB,
-        "    Text without words scores 0.0.\n" + _READABILITY_IMPL,
-        say="readability: the Flesch formula with the docstring's syllable rule.",
-    )
+    yield [
+        edit(
+            "lib/textstats.py",
+            "    Empty or blank text has 0 words.\n" + _STUB,
+            "    Empty or blank text has 0 words.\n" + _WORD_COUNT_IMPL,
+            say="Implementing word_count with WORD_RE;",
+        ),
+        edit(
+            "lib/textstats.py",
+            "    n-gram, so the result is deterministic. Text with fewer than `n` words gives [].\n"
+            + _STUB,
+            "    n-gram, so the result is deterministic. Text with fewer than `n` words gives [].\n"
+            + _TOP_NGRAMS_IMPL,
+            say="top_ngrams: a Counter over word tuples;",
+        ),
+        edit(
+            "lib/textstats.py",
+            "    Text without words scores 0.0.\n" + _STUB,
+            "    Text without words scores 0.0.\n" + _READABILITY_IMPL,
+            say="readability: the Flesch formula with the docstring's syllable rule.",
+        ),
+    ]
     run = yield sh("python3 -m unittest tests.test_textstats", say="Running the tests.")
     if not run.ok:
         # Counter.most_common breaks ties by first occurrence, not alphabetically.
@@ -2360,13 +2375,16 @@ def _cache_playbook(ctx: Ctx) -> Playbook:
         read("cache/lru.py", say="Reading the cache."),
         read("tests/test_cache.py", say="And the timing-sensitive tests."),
     ]
-    yield write("run_many.sh", _REPEAT_SH, say="Writing a script that runs the suite N times.")
-    yield edit(
-        "cache/lru.py",
-        "        if self._now() >= expires:",
-        "        if self._now() > expires:",
-        say="An entry read right at its expiry second counts as expired; making the check strict.",
-    )
+    yield [
+        write("run_many.sh", _REPEAT_SH, say="Writing a script that runs the suite N times."),
+        edit(
+            "cache/lru.py",
+            "        if self._now() >= expires:",
+            "        if self._now() > expires:",
+            say="An entry read right at its expiry second counts as expired; making the check "
+            "strict.",
+        ),
+    ]
     run = yield sh("bash run_many.sh 20", say="Running the suite 20 times.", timeout_s=60)
     if not run.ok:
         # The real bug is int(): a 1 s TTL set at 12.9 s expires at 13 s; a strict check
@@ -2543,8 +2561,10 @@ grep -q '(updated)</h1>' site/index.html && grep -q '(updated)</h1>' site/contac
 
 
 def _watch_playbook(ctx: Ctx) -> Playbook:
-    yield read("tools/watch_build.py", say="Reading the watcher.")
-    yield sh("ls templates site && head -n 1 templates/*.html", say="Looking at the templates.")
+    yield [
+        read("tools/watch_build.py", say="Reading the watcher"),
+        sh("ls templates site && head -n 1 templates/*.html", say="and looking at the templates."),
+    ]
     job = yield start("python3 tools/watch_build.py", say="Starting the watcher in the background.")
     jid = job.extras["job"]
     check = yield sh(
@@ -2552,16 +2572,22 @@ def _watch_playbook(ctx: Ctx) -> Playbook:
         "grep -H '<h1>' site/index.html && grep -q '(updated)</h1>' site/index.html",
         say="Editing index.html's title and checking site/ a moment later.",
     )
-    log = yield output(jid, say="Reading the watcher's output.")
-    yield kill(jid, say="Stopping this watcher.")
+    stop = [
+        output(jid, say="Reading the watcher's output"),
+        kill(jid, say="and stopping this watcher."),
+    ]
     if not check.ok:
         # changed() returns inside the loop, so only the first template (about.html) is checked.
-        yield edit(
-            "tools/watch_build.py",
-            _WATCH_CHANGED_OLD,
-            _WATCH_CHANGED_NEW,
-            say="No rebuild: changed() returns after the first template. Moving the return out.",
+        stop.append(
+            edit(
+                "tools/watch_build.py",
+                _WATCH_CHANGED_OLD,
+                _WATCH_CHANGED_NEW,
+                say="No rebuild happened: changed() returns after the first template. Moving "
+                "the return out.",
+            )
         )
+    log, *_ = yield stop
     rerun = yield sh(
         _WATCH_RERUN,
         say="Running the fixed watcher, touching index.html and editing contact.html.",
@@ -2845,12 +2871,14 @@ def _settings_playbook(ctx: Ctx) -> Playbook:
     ).replace(
         '\n\nif __name__ == "__main__":', _SETTINGS_TESTS_ADD + '\n\nif __name__ == "__main__":'
     )
-    yield patch(
-        _udiff("app/settings.py", src.stdout, new_src)
-        + _udiff("tests/test_settings.py", test_text, new_tests),
-        say="Patching load() to prefer settings.json and adding tests for both paths.",
-    )
-    yield write("tools/ini2json.py", _INI2JSON_V1, say="A one-off converter for the INI file.")
+    yield [
+        patch(
+            _udiff("app/settings.py", src.stdout, new_src)
+            + _udiff("tests/test_settings.py", test_text, new_tests),
+            say="Patching load() to prefer settings.json and adding tests for both paths,",
+        ),
+        write("tools/ini2json.py", _INI2JSON_V1, say="plus a one-off converter for the INI file."),
+    ]
     run = yield sh(
         "python3 tools/ini2json.py && python3 -m unittest discover tests",
         say="Converting and running the tests.",
@@ -3080,8 +3108,10 @@ def _worker_playbook(ctx: Ctx) -> Playbook:
         "IN ('queued', 'retry')\")\" = 0 ] && break; sleep 0.1; done; " + _JOBS_QUERY,
         say="Letting it work until nothing is queued or waiting for a retry, then checking.",
     )
-    log = yield output(jid, say="Reading the worker's log.")
-    yield kill(jid, say="Stopping the worker.")
+    log, _ = yield [
+        output(jid, say="Reading the worker's log"),
+        kill(jid, say="and stopping the worker."),
+    ]
     dead = [ln.split()[0] for ln in table.stdout.splitlines() if " dead " in f" {ln} "]
     done = [ln.split()[0] for ln in table.stdout.splitlines() if " done " in f" {ln} "]
     gave_up = _last_line(log, r"-> dead")
@@ -3297,16 +3327,20 @@ def _relative_imports(text: str) -> str:
 
 
 def _logtool_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "find src samples tests -type f | sort && head -n 3 samples/app.log",
-        say="Looking at the package layout.",
-    )
-    cli = yield read("src/logtool/cli.py", say="Reading the CLI module.")
-    yield patch(
-        _udiff("src/logtool/cli.py", cli.stdout, _relative_imports(cli.stdout)),
-        say="Making cli.py's imports package-relative.",
-    )
-    yield write("src/logtool/__main__.py", _LOGTOOL_MAIN, say="Adding __main__.py.")
+    _layout, cli = yield [
+        sh(
+            "find src samples tests -type f | sort && head -n 3 samples/app.log",
+            say="Looking at the package layout",
+        ),
+        read("src/logtool/cli.py", say="and reading the CLI module."),
+    ]
+    yield [
+        patch(
+            _udiff("src/logtool/cli.py", cli.stdout, _relative_imports(cli.stdout)),
+            say="Making cli.py's imports package-relative",
+        ),
+        write("src/logtool/__main__.py", _LOGTOOL_MAIN, say="and adding __main__.py."),
+    ]
     run = yield sh("PYTHONPATH=src python3 -m logtool --help", say="Trying python3 -m logtool.")
     if not run.ok:
         # summarize.py has its own implicit import of parse, which cli.py only hid.

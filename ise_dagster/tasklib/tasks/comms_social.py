@@ -243,12 +243,17 @@ def _triage_playbook(ctx: Ctx) -> Playbook:
         f"Triaged all unread messages into out/triage.md ({run.stdout.strip()}), urgent first, "
         "each with a one-sentence reason. The Maildir was only read."
     )
-    check = yield sh(
-        "grep -c '^- ' out/triage.md; ls mail/Maildir/new | wc -l; ls mail/Maildir/cur | wc -l; "
-        "grep -m3 '^- ' out/triage.md",
-        say="Checking there is one line per message and nothing moved out of new/.",
-    )
-    lines = check.stdout.splitlines() if check.ok else ["?", "?"]
+    report, maildir = yield [
+        sh(
+            "grep -c '^- ' out/triage.md; grep -m3 '^- ' out/triage.md",
+            say="Checking there is one line per message and nothing moved out of new/.",
+        ),
+        sh("ls mail/Maildir/new | wc -l; ls mail/Maildir/cur | wc -l"),
+    ]
+    lines = [
+        report.stdout.split("\n")[0] if report.ok else "?",
+        maildir.stdout.split("\n")[0] if maildir.ok else "?",
+    ]
     yield Reply(
         f"Checked: {lines[0]} report lines for {lines[1]} messages still in new/, cur/ untouched; "
         "the urgent ones head the list."
@@ -412,11 +417,13 @@ _DRAFT_V2 = _swap(
 
 
 def _delay_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "head -c 600 mail/inbox.json; echo; head -3 orders.csv; jq length mail/inbox.json",
-        say="Looking at the inbox format and the orders file.",
-    )
-    yield read("templates/delay_reply.txt", say="Reading the reply template.")
+    yield [
+        sh(
+            "head -c 600 mail/inbox.json; echo; head -3 orders.csv; jq length mail/inbox.json",
+            say="Looking at the inbox format and the orders file.",
+        ),
+        read("templates/delay_reply.txt", say="Reading the reply template."),
+    ]
     yield write("draft_replies.py", _DRAFT_V1, say="Writing a script that drafts the replies.")
     run = yield sh("python3 draft_replies.py")
     if not run.ok:
@@ -428,12 +435,18 @@ def _delay_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("rm -rf drafts && python3 draft_replies.py")
     yield Reply(f"Drafted the delay replies in drafts/: {run.stdout.strip()}.")
-    check = yield sh(
-        "ls drafts | wc -l; f=$(ls drafts/*.eml | head -1); "
-        "grep -E '^(To|Subject|In-Reply-To):' $f; grep -c '{' drafts/*.eml | grep -v ':0' | wc -l",
-        say="Spot-checking one draft's headers and looking for unfilled placeholders.",
-    )
-    counts = check.stdout.split() if check.ok else ["?", "?"]
+    headers, braces = yield [
+        sh(
+            "ls drafts | wc -l; f=$(ls drafts/*.eml | head -1); "
+            "grep -E '^(To|Subject|In-Reply-To):' $f",
+            say="Spot-checking one draft's headers and looking for unfilled placeholders.",
+        ),
+        sh("grep -c '{' drafts/*.eml | grep -v ':0' | wc -l"),
+    ]
+    counts = [
+        headers.stdout.split()[0] if headers.ok and headers.stdout.split() else "?",
+        braces.stdout.strip() if braces.ok else "?",
+    ]
     yield Reply(
         f"Checked: {counts[0]} .eml drafts with To, Subject and In-Reply-To set; "
         f"{counts[-1]} drafts contain a leftover brace."
@@ -675,10 +688,13 @@ def _release_playbook(ctx: Ctx) -> Playbook:
         f"Wrote out/release_week_summary.md for 2026-11-02..08: {run.stdout.strip()}. "
         "Bot messages are ignored and every item links to its message timestamp."
     )
-    check = yield sh(
-        "cat out/release_week_summary.md; grep -c deploybot out/release_week_summary.md || true",
-        say="Reading the summary back and making sure no bot text slipped in.",
-    )
+    _, check = yield [
+        read(
+            "out/release_week_summary.md",
+            say="Reading the summary back and making sure no bot text slipped in.",
+        ),
+        sh("grep -c deploybot out/release_week_summary.md || true"),
+    ]
     bots = check.stdout.split()[-1] if check.stdout.split() else "?"
     yield Reply(f"Checked: the summary reads cleanly and has {bots} bot messages in it.")
 
@@ -900,12 +916,17 @@ _CALENDAR_V2 = _swap(
 
 
 def _calendar_playbook(ctx: Ctx) -> Playbook:
-    listing = yield sh(
-        "ls mail/Maildir/cur | wc -l; grep -l 'text/calendar' mail/Maildir/cur/* | wc -l; "
-        "grep -l 'Content-Transfer-Encoding: 7bit' $(grep -l text/calendar mail/Maildir/cur/*) "
-        "| head -1",
-        say="Finding the messages that carry calendar attachments.",
-    )
+    _, listing = yield [
+        sh(
+            "ls mail/Maildir/cur | wc -l; grep -l 'text/calendar' mail/Maildir/cur/* | wc -l",
+            say="Finding the messages that carry calendar attachments",
+        ),
+        sh(
+            "grep -l 'Content-Transfer-Encoding: 7bit' $(grep -l text/calendar mail/Maildir/cur/*)"
+            " | head -1",
+            say="and one whose invite is plain text.",
+        ),
+    ]
     sample = listing.stdout.split()[-1] if listing.ok and listing.stdout.split() else ""
     yield read(sample, say="Reading one invite to see its VEVENT.")
     yield write("build_calendar.py", _CALENDAR_V1, say="Writing a parser for the invites.")
@@ -1157,8 +1178,10 @@ def _launch_playbook(ctx: Ctx) -> Playbook:
         read("marketing/launch_notes.md", say="Reading the launch notes."),
         sh("cat social/limits.json", say="And the per-platform limits."),
     ]
-    yield write("scripts/validate_posts.py", _VALIDATE_POSTS, say="Writing the validator first.")
-    yield write("scripts/build_queue.py", _BUILD_QUEUE_V1, say="Now a script that plans the week.")
+    yield [
+        write("scripts/validate_posts.py", _VALIDATE_POSTS, say="Writing the validator"),
+        write("scripts/build_queue.py", _BUILD_QUEUE_V1, say="and a script that plans the week."),
+    ]
     run = yield sh("python3 scripts/build_queue.py && python3 scripts/validate_posts.py")
     if not run.ok:
         # The feature blurbs are long: with link and hashtags, X posts blow the 280 limit.
@@ -1409,13 +1432,16 @@ def _newsletter_playbook(ctx: Ctx) -> Playbook:
         f"Cleaned the list into out/subscribers_clean.csv with a log in out/removed.csv: "
         f"{run.stdout.strip()}. Soft (4.x.x) bounces stay on the list."
     )
-    check = yield sh(
-        "head -2 out/subscribers_clean.csv; wc -l < out/subscribers_clean.csv; "
-        "tail -n +2 out/removed.csv | cut -d, -f3 | sort | uniq -c",
-        say="Checking the columns survived and counting removals by reason.",
-    )
-    lines = check.stdout.strip().splitlines()
-    by_reason = "; ".join(" ".join(line.split()[::-1]) for line in lines[3:])
+    kept, removed = yield [
+        sh(
+            "head -2 out/subscribers_clean.csv; wc -l < out/subscribers_clean.csv",
+            say="Checking the columns survived and counting removals by reason.",
+        ),
+        sh("tail -n +2 out/removed.csv | cut -d, -f3 | sort | uniq -c"),
+    ]
+    lines = kept.stdout.strip().splitlines()
+    reasons = removed.stdout.strip().splitlines()
+    by_reason = "; ".join(" ".join(line.split()[::-1]) for line in reasons)
     yield Reply(
         f"Checked: header {lines[0] if lines else '?'} intact, {by_reason or 'no removals'}."
     )
@@ -1616,8 +1642,10 @@ def _templates_playbook(ctx: Ctx) -> Playbook:
         ),
         read("templates/shipping_update.txt", say="Reading one template in full."),
     ]
-    yield write("fix_templates.py", _FIX_TEMPLATES_V1, say="Writing a placeholder fixer.")
-    yield write("check_templates.py", _CHECK_TEMPLATES, say="And a render check with sample data.")
+    yield [
+        write("fix_templates.py", _FIX_TEMPLATES_V1, say="Writing a placeholder fixer"),
+        write("check_templates.py", _CHECK_TEMPLATES, say="and a render check with sample data."),
+    ]
     run = yield sh("python3 fix_templates.py && python3 check_templates.py")
     if not run.ok:
         # The fixer only matched {{...}}; single-brace {field} placeholders slipped through.
@@ -1818,12 +1846,14 @@ _THREADS_V2 = _swap(
 
 
 def _mbox_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "grep -c '^From ' mail/export.mbox; grep -c '^References:' mail/export.mbox; "
-        "grep -c '^In-Reply-To:' mail/export.mbox; grep -m5 '^Subject:' mail/export.mbox",
-        say="Counting messages and how many carry threading headers.",
-    )
-    yield read("mail/export.mbox", 1, 24, say="Reading the first couple of messages.")
+    yield [
+        sh(
+            "grep -c '^From ' mail/export.mbox; grep -c '^References:' mail/export.mbox; "
+            "grep -c '^In-Reply-To:' mail/export.mbox; grep -m5 '^Subject:' mail/export.mbox",
+            say="Counting messages and how many carry threading headers.",
+        ),
+        read("mail/export.mbox", 1, 24, say="Reading the first couple of messages."),
+    ]
     yield write("threads.py", _THREADS_V1, say="Writing a threader over Message-ID/In-Reply-To.")
     run = yield sh("python3 threads.py")
     if not run.ok:
@@ -1841,12 +1871,14 @@ def _mbox_playbook(ctx: Ctx) -> Playbook:
         f"Reconstructed the threads: {run.stdout.strip()}, ordered by first message, in "
         "out/threads.md with the JSON copy in out/threads.json."
     )
-    check = yield sh(
-        "jq '[.[].message_count] | add' out/threads.json; "
-        "jq -r '.[].messages[].message_id' out/threads.json | sort | uniq -d | wc -l; "
-        "sed -n '1,14p' out/threads.md",
-        say="Checking every message is in exactly one thread and the indentation reads right.",
-    )
+    check, _ = yield [
+        sh(
+            "jq '[.[].message_count] | add' out/threads.json; "
+            "jq -r '.[].messages[].message_id' out/threads.json | sort | uniq -d | wc -l",
+            say="Checking every message is in exactly one thread and the indentation reads right.",
+        ),
+        read("out/threads.md", 1, 14),
+    ]
     out = check.stdout.split() if check.ok else ["?", "?"]
     yield Reply(f"Checked: {out[0]} messages across the threads, {out[1]} listed twice.")
 
@@ -2079,13 +2111,15 @@ _QUEUE_TEST_V2 = _swap(
 
 def _dispatcher_playbook(ctx: Ctx) -> Playbook:
     yield read("comms/dispatcher.py", 1, 10, say="Reading the dispatcher's usage notes.")
-    job = yield start(
-        "mkdir -p out && python3 comms/dispatcher.py --log out/dispatcher.log",
-        say="Starting the dispatcher in the background with a log file.",
-    )
+    job, _ = yield [
+        start(
+            "mkdir -p out && python3 comms/dispatcher.py --log out/dispatcher.log",
+            say="Starting the dispatcher in the background with a log file.",
+        ),
+        write("scripts/queue_test.py", _QUEUE_TEST_V1, say="Meanwhile, writing a script that "
+              "queues three test notifications and checks the delivered headers."),
+    ]  # fmt: skip
     job_id = job.extras.get("job", "job1")
-    yield write("scripts/queue_test.py", _QUEUE_TEST_V1, say="Writing a script that queues "
-                "three test notifications and checks the delivered headers.")  # fmt: skip
     run = yield sh("python3 scripts/queue_test.py", timeout_s=20)
     if not run.ok:
         yield output(job_id, say="Nothing was delivered; reading the dispatcher's output.")
@@ -2288,11 +2322,13 @@ def _mention_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 digest.py")
     yield Reply(f"Built out/dana_mentions.md: {run.stdout.strip()}, grouped by channel.")
-    check = yield sh(
-        "grep -c '^- ' out/dana_mentions.md; grep -c '@danae' out/dana_mentions.md || true; "
-        "sed -n '/Awaiting/,$p' out/dana_mentions.md",
-        say="Checking @danae was not counted and reading the awaiting-reply list.",
-    )
+    check, _ = yield [
+        sh(
+            "grep -c '^- ' out/dana_mentions.md; grep -c '@danae' out/dana_mentions.md || true",
+            say="Checking @danae was not counted and reading the awaiting-reply list.",
+        ),
+        sh("sed -n '/Awaiting/,$p' out/dana_mentions.md"),
+    ]
     first = check.stdout.split() if check.ok else ["?", "?"]
     yield Reply(
         f"Checked: {first[0]} digest lines (mentions plus the awaiting list), {first[1]} "
@@ -2461,11 +2497,11 @@ _REDACT_V2 = _swap(
 
 
 def _redact_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "jq '.conversations | length' chat/support_export.json; "
-        "jq '.conversations[0]' chat/support_export.json",
-        say="Looking at the export's structure.",
-    )
+    yield [
+        sh("jq '.conversations | length' chat/support_export.json", say="Counting the "
+           "conversations and looking at the first one's structure."),
+        sh("jq '.conversations[0]' chat/support_export.json"),
+    ]  # fmt: skip
     yield write("redact.py", _REDACT_V1, say="Writing the redaction script with a final scan.")
     run = yield sh("python3 redact.py")
     if not run.ok:
@@ -2485,11 +2521,13 @@ def _redact_playbook(ctx: Ctx) -> Playbook:
         "share/support_export_redacted.json; the pseudonym mapping is private/pseudonyms.json, "
         "outside share/."
     )
-    yield read("share/support_export_redacted.json", 1, 30, say="Reading the redacted output.")
-    check = yield sh(
-        "ls share/; grep -cE '@[a-z]+\\.example' share/support_export_redacted.json || true",
-        say="Making sure only the redacted file is in share/ and no address is left.",
-    )
+    _, check = yield [
+        read("share/support_export_redacted.json", 1, 30, say="Reading the redacted output,"),
+        sh(
+            "ls share/; grep -cE '@[a-z]+\\.example' share/support_export_redacted.json || true",
+            say="and making sure only the redacted file is in share/ and no address is left.",
+        ),
+    ]
     left = check.stdout.split()[-1] if check.stdout.split() else "?"
     yield Reply(
         f"Checked: share/ holds only the redacted export and {left} email addresses remain."
@@ -2684,11 +2722,13 @@ def _filter_playbook(ctx: Ctx) -> Playbook:
         run = yield sh("ls mail/Maildir/new | wc -l && python3 apply_rules.py")
     yield Reply(f"Applied mail/rules.json: {run.stdout.strip().splitlines()[-1]}. "
                 "Per-rule counts are in out/filter_report.csv.")  # fmt: skip
-    check = yield sh(
-        'cat out/filter_report.csv; for d in mail/Maildir/.*/cur; do echo "$d $(ls $d | wc -l)"; '
-        "done",
-        say="Comparing the report with what is actually in each folder.",
-    )
+    _, check = yield [
+        read(
+            "out/filter_report.csv",
+            say="Comparing the report with what is actually in each folder.",
+        ),
+        sh('for d in mail/Maildir/.*/cur; do echo "$d $(ls $d | wc -l)"; done'),
+    ]
     folders = [line for line in check.stdout.splitlines() if "/cur " in line]
     yield Reply("Checked: the report matches the folders: " + "; ".join(folders) + ".")
 
@@ -2972,22 +3012,30 @@ def _standup_playbook(ctx: Ctx) -> Playbook:
             say="The registry hunk targets the old COMMANDS dict. Porting it to register(), and "
             "fixing the Blockers line's `or` precedence while I am in there.",
         )
-    tests = yield sh("python3 -m unittest discover bot/tests 2>&1 | tail -3; exit ${PIPESTATUS[0]}")
     sample = ctx.facts.get("sample", "/standup yesterday: a; today: b")
-    transcript = yield sh(
-        "mkdir -p out && printf '%s\\n' "
-        f"'{sample}' '{sample}; blockers: waiting on the API keys' '/standup yesterday: x' "
-        "| python3 -m bot --user dana | tee out/standup_transcript.txt"
-    )
+    tests, transcript = yield [
+        sh(
+            "python3 -m unittest discover bot/tests 2>&1 | tail -3; exit ${PIPESTATUS[0]}",
+            say="Running the tests and recording a sample transcript.",
+        ),
+        sh(
+            "mkdir -p out && printf '%s\\n' "
+            f"'{sample}' '{sample}; blockers: waiting on the API keys' '/standup yesterday: x' "
+            "| python3 -m bot --user dana | tee out/standup_transcript.txt"
+        ),
+    ]
     yield Reply(
         f"Applied the /standup patch (registry hunk ported) and the tests pass "
         f"({tests.stdout.strip().splitlines()[-1] if tests.stdout.strip() else '?'}). "
         f"Sample transcript in out/standup_transcript.txt:\n{transcript.stdout.strip()}"
     )
-    check = yield sh(
-        "grep -n standup bot/registry.py && python3 -m bot <<< '/help' | grep standup",
-        say="Confirming the command is registered and listed in /help.",
-    )
+    _, check = yield [
+        sh(
+            "grep -n standup bot/registry.py",
+            say="Confirming the command is registered and listed in /help.",
+        ),
+        sh("python3 -m bot <<< '/help' | grep standup"),
+    ]
     listed = check.stdout.strip().splitlines()[-1] if check.ok else "not listed"
     yield Reply(f"Checked: /standup is registered and /help lists it: {listed!r}.")
 

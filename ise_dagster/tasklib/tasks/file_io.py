@@ -66,8 +66,10 @@ _MERGE_V1 = textwrap.dedent(
 
 
 def _merge_csv_playbook(ctx: Ctx) -> Playbook:
-    listing = yield sh("ls -la exports/ && wc -l exports/*.csv", say="Let me see the exports.")
-    yield read("exports/2026-08.csv", 1, 3, say="Checking the header and format.")
+    listing, _sample = yield [
+        sh("ls -la exports/ && wc -l exports/*.csv", say="Let me see the exports and the format."),
+        read("exports/2026-08.csv", 1, 3),
+    ]
     yield write("merge.py", _MERGE_V1, say="Writing a merge script.")
     run = yield sh("python3 merge.py")
     if not run.ok:
@@ -87,11 +89,11 @@ def _merge_csv_playbook(ctx: Ctx) -> Playbook:
         f"Merged the {n_files} monthly exports into out/merged.csv: {run.stdout.strip()}. "
         "The counts are in out/merge_note.md."
     )
-    check = yield sh(
-        "head -3 out/merged.csv && cut -d, -f1 out/merged.csv | sort | uniq -d | wc -l",
-        say="Verifying the header and that no id repeats.",
-    )
-    dupes = check.stdout.strip().splitlines()[-1] if check.ok else "?"
+    _head, check = yield [
+        sh("head -3 out/merged.csv", say="Verifying the header and that no id repeats."),
+        sh("cut -d, -f1 out/merged.csv | sort | uniq -d | wc -l"),
+    ]
+    dupes = check.stdout.strip() if check.ok else "?"
     yield Reply(f"Checked: one header, {dupes} duplicate ids, rows sorted by date.")
 
 
@@ -254,11 +256,13 @@ _FLATTEN_V1 = textwrap.dedent(
 
 
 def _flatten_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "ls -la data/ && jq length data/users.json && jq -c '.[1]' data/users.json",
-        say="Looking at the size and shape of the user records.",
-    )
-    yield read("data/users.json", 1, 30, say="Reading the first records in full.")
+    yield [
+        sh(
+            "ls -la data/ && jq length data/users.json && jq -c '.[1]' data/users.json",
+            say="Looking at the size and shape of the user records, and the first ones in full.",
+        ),
+        read("data/users.json", 1, 30),
+    ]
     yield write("flatten.py", _FLATTEN_V1, say="Writing a flattener with dotted keys.")
     run = yield sh("python3 flatten.py")
     if not run.ok:
@@ -273,12 +277,13 @@ def _flatten_playbook(ctx: Ctx) -> Playbook:
         run = yield sh("python3 flatten.py")
     summary = run.stdout.strip().split(":")[0] if run.ok else "no output"
     yield Reply(f"Flattened data/users.json into out/users_flat.csv ({summary}).")
-    check = yield sh(
-        'head -c 300 out/users_flat.csv; echo; python3 -c "import csv; '
-        "r = list(csv.DictReader(open('out/users_flat.csv'))); "
-        "print(len(r), 'rows,', sum(not x['address.city'] for x in r), 'without a city')\"",
-        say="Checking the header and the empty cells.",
-    )
+    _head, check = yield [
+        sh("head -c 300 out/users_flat.csv", say="Checking the header and the empty cells."),
+        sh(
+            "python3 -c \"import csv; r = list(csv.DictReader(open('out/users_flat.csv'))); "
+            "print(len(r), 'rows,', sum(not x['address.city'] for x in r), 'without a city')\""
+        ),
+    ]
     counts = check.stdout.strip().splitlines()[-1] if check.ok else "?"
     yield Reply(
         f"Checked: {counts}; nested keys are dotted columns (address.city, "
@@ -408,9 +413,14 @@ _CONVERT_V1 = textwrap.dedent(
 
 
 def _latin1_playbook(ctx: Ctx) -> Playbook:
-    yield sh("ls -la legacy/ && file legacy/*", say="Checking what each legacy file really is.")
     sample = ctx.facts["latin1"][0]
-    yield read(f"legacy/{sample}", say="Looking at one of the Latin-1 files.")
+    yield [
+        sh(
+            "ls -la legacy/ && file legacy/*",
+            say="Checking what each legacy file really is, and looking at one Latin-1 file.",
+        ),
+        read(f"legacy/{sample}"),
+    ]
     yield write(
         "convert.py", _CONVERT_V1, say="Writing a converter driven by file's encoding guess."
     )
@@ -431,11 +441,11 @@ def _latin1_playbook(ctx: Ctx) -> Playbook:
         f"Converted legacy/ to UTF-8 with LF endings: {run.stdout.strip()}. "
         "Per-file details are in out/encoding_log.csv."
     )
-    check = yield sh(
-        "file legacy/* && grep -l $'\\r' legacy/* | grep -v logo.png | wc -l",
-        say="Re-checking encodings and looking for leftover CRs.",
-    )
-    crs = check.stdout.strip().splitlines()[-1] if check.ok else "?"
+    _types, check = yield [
+        sh("file legacy/*", say="Re-checking encodings and looking for leftover CRs."),
+        sh("grep -l $'\\r' legacy/* | grep -v logo.png | wc -l"),
+    ]
+    crs = check.stdout.strip() if check.ok else "?"
     yield Reply(
         f"Checked: every text file now reads as UTF-8, {crs} text files still have CRLF, "
         "and logo.png was left untouched."
@@ -575,12 +585,15 @@ _SORT_V1 = textwrap.dedent(
 
 
 def _downloads_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "ls -la downloads/ && file downloads/statement downloads/avatar downloads/fonts "
-        "downloads/scan_0042.jpg downloads/diagram.pdf",
-        say="Listing the downloads and checking the names that look off.",
-    )
-    yield read("downloads/budget.txt", 1, 4, say="budget.txt looks like CSV; checking.")
+    yield [
+        sh(
+            "ls -la downloads/ && file downloads/statement downloads/avatar downloads/fonts "
+            "downloads/scan_0042.jpg downloads/diagram.pdf",
+            say="Listing the downloads, checking the names that look off, and budget.txt, "
+            "which may be CSV.",
+        ),
+        read("downloads/budget.txt", 1, 4),
+    ]
     yield write("sort_downloads.py", _SORT_V1, say="Writing a sorter keyed on MIME type.")
     run = yield sh("python3 sort_downloads.py")
     if not run.ok:
@@ -596,12 +609,16 @@ def _downloads_playbook(ctx: Ctx) -> Playbook:
         f"Sorted downloads/ by content type: {run.stdout.strip()}. "
         "Every move is listed in out/moves.csv."
     )
-    check = yield sh(
-        "find downloads -maxdepth 1 -type f | wc -l; find downloads -type f | wc -l; "
-        "tail -n +2 out/moves.csv | wc -l; ls downloads/",
-        say="Making sure nothing is left loose or missing.",
-    )
-    loose, total, listed = (check.stdout.split() + ["?"] * 3)[:3]
+    check, manifest = yield [
+        sh(
+            "find downloads -maxdepth 1 -type f | wc -l; find downloads -type f | wc -l; "
+            "ls downloads/",
+            say="Making sure nothing is left loose or missing, against the manifest.",
+        ),
+        sh("tail -n +2 out/moves.csv | wc -l"),
+    ]
+    loose, total = (check.stdout.split() + ["?"] * 2)[:2]
+    listed = manifest.stdout.strip() or "?"
     yield Reply(
         f"Checked: {loose} files left loose in downloads/, {total} files in the "
         f"subfolders and {listed} rows in the manifest."
@@ -727,11 +744,10 @@ _DUPES_V1 = textwrap.dedent(
 
 
 def _dupes_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "find photos_backup -type d | sort && find photos_backup -type f | wc -l "
-        "&& du -sb photos_backup",
-        say="Getting a feel for the backup tree.",
-    )
+    yield [
+        sh("find photos_backup -type d | sort", say="Getting a feel for the backup tree."),
+        sh("find photos_backup -type f | wc -l && du -sb photos_backup"),
+    ]
     yield write("find_dupes.py", _DUPES_V1, say="Writing a SHA-256 duplicate finder.")
     run = yield sh("python3 find_dupes.py")
     if not run.ok:
@@ -751,8 +767,15 @@ def _dupes_playbook(ctx: Ctx) -> Playbook:
         f"Scanned photos_backup/ without moving anything: {run.stdout.strip()}. "
         "The report is out/duplicates.json."
     )
-    yield read("out/duplicates.json", 1, 14, say="Checking the first group in the report.")
-    check = yield sh("find photos_backup -type f | wc -l", say="All files still in place?")
+    _report, check = yield [
+        read(
+            "out/duplicates.json",
+            1,
+            14,
+            say="Checking the first group in the report, and that all files are still in place.",
+        ),
+        sh("find photos_backup -type f | wc -l"),
+    ]
     yield Reply(
         f"Checked: the groups name the shortest path as the copy to keep, and all "
         f"{check.stdout.strip()} files are still in photos_backup/."
@@ -868,11 +891,13 @@ _SPLIT_V1 = textwrap.dedent(
 
 
 def _split_log_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "wc -l logs/app-full.log && head -3 logs/app-full.log && tail -2 logs/app-full.log",
-        say="Checking the size and timestamp format of the log.",
-    )
-    yield read("logs/app-full.log", 1, 25, say="Reading the start of the log.")
+    yield [
+        sh(
+            "wc -l logs/app-full.log && head -3 logs/app-full.log && tail -2 logs/app-full.log",
+            say="Checking the size and timestamp format of the log, and reading its start.",
+        ),
+        read("logs/app-full.log", 1, 25),
+    ]
     yield write("split_log.py", _SPLIT_V1, say="Writing a splitter keyed on the date prefix.")
     run = yield sh("python3 split_log.py")
     if not run.ok:
@@ -890,11 +915,16 @@ def _split_log_playbook(ctx: Ctx) -> Playbook:
         f"Split logs/app-full.log into logs/daily/ ({total}); every day except "
         f"{ctx.facts['latest']} is gzip-compressed."
     )
-    check = yield sh(
-        "ls logs/daily/ && (zcat logs/daily/*.log.gz; cat logs/daily/*.log) "
-        "| cmp - logs/app-full.log && echo 'identical to the original'",
-        say="Re-joining the days to compare with the original.",
-    )
+    _days, check = yield [
+        sh(
+            "ls logs/daily/",
+            say="Listing the days and re-joining them to compare with the original.",
+        ),
+        sh(
+            "(zcat logs/daily/*.log.gz; cat logs/daily/*.log) "
+            "| cmp - logs/app-full.log && echo 'identical to the original'"
+        ),
+    ]
     same = "identical to" if "identical" in check.stdout else "different from"
     yield Reply(
         f"Checked: the daily files joined in order are {same} the original log, "
@@ -1080,13 +1110,15 @@ def _orders_playbook(ctx: Ctx) -> Playbook:
         "out/orders_valid.jsonl; rejects with their reasons are in "
         "out/orders_rejected.jsonl."
     )
-    check = yield sh(
-        "wc -l out/orders_valid.jsonl out/orders_rejected.jsonl && "
-        "jq -c '[.line, .errors]' out/orders_rejected.jsonl | head -5",
-        say="Spot-checking the rejects.",
-    )
+    _counts, check = yield [
+        sh(
+            "wc -l out/orders_valid.jsonl out/orders_rejected.jsonl",
+            say="Counting both outputs and spot-checking the rejects.",
+        ),
+        sh("jq -c '[.line, .errors]' out/orders_rejected.jsonl | head -5"),
+    ]
     lines = check.stdout.strip().splitlines()
-    first = lines[3] if len(lines) > 3 else "?"
+    first = lines[0] if lines else "?"
     yield Reply(
         f"Checked: the two files add up to the input, and each reject carries its "
         f"violations, e.g. {first}."
@@ -1217,8 +1249,10 @@ _RENAME_V1 = textwrap.dedent(
 
 
 def _scans_playbook(ctx: Ctx) -> Playbook:
-    yield sh("ls scans/ && ls scans/*.pdf | wc -l", say="Listing the scans.")
-    yield read("scans/index.csv", say="Reading the index.")
+    yield [
+        sh("ls scans/ && ls scans/*.pdf | wc -l", say="Listing the scans and reading the index."),
+        read("scans/index.csv"),
+    ]
     yield write("rename_scans.py", _RENAME_V1, say="Writing the renamer with a rollback script.")
     run = yield sh("python3 rename_scans.py")
     if not run.ok:
@@ -1391,11 +1425,13 @@ _EXTRACT_V1 = textwrap.dedent(
 
 
 def _archives_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        'ls -l incoming/ && file incoming/* && for f in incoming/*.tar.gz; do echo "== $f"; '
-        'tar tzvf "$f"; done',
-        say="Listing the archives and the contents of the tarballs.",
-    )
+    yield [
+        sh(
+            "ls -l incoming/ && file incoming/*",
+            say="Listing the archives and the contents of the tarballs.",
+        ),
+        sh('for f in incoming/*.tar.gz; do echo "== $f"; tar tzvf "$f"; done'),
+    ]
     yield write("extract.py", _EXTRACT_V1, say="Writing an extractor that refuses ../ entries.")
     run = yield sh("python3 extract.py")
     if not run.ok:
@@ -1415,12 +1451,17 @@ def _archives_playbook(ctx: Ctx) -> Playbook:
         f"Extracted incoming/ into extracted/<archive>/: {run.stdout.strip()}. "
         "The inventory is out/inventory.csv, problems are in out/extract_report.csv."
     )
-    yield read("out/extract_report.csv", say="Reading the problem report.")
-    check = yield sh(
-        "ls extracted/ && find extracted -type f | wc -l && "
-        "(test -e ../payload.sh && echo 'payload escaped!' || echo 'nothing outside extracted/')",
-        say="Confirming nothing landed outside extracted/.",
-    )
+    _report, check = yield [
+        read(
+            "out/extract_report.csv",
+            say="Reading the problem report and confirming nothing landed outside extracted/.",
+        ),
+        sh(
+            "ls extracted/ && find extracted -type f | wc -l && "
+            "(test -e ../payload.sh && echo 'payload escaped!' "
+            "|| echo 'nothing outside extracted/')"
+        ),
+    ]
     tail = check.stdout.strip().splitlines()[-1] if check.ok else "?"
     yield Reply(
         f"Checked: {tail}; the ../ entry was skipped and scans-batch.zip is reported as corrupted."
@@ -1573,12 +1614,11 @@ def _payroll_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 parse_payroll.py")
     yield Reply(f"Parsed data/payroll.txt into out/payroll.csv: {run.stdout.strip()}.")
-    check = yield sh(
-        "head -3 out/payroll.csv && (grep -c ',-' out/payroll.csv || true)",
-        say="Checking the columns and the negative amounts.",
-    )
-    lines = check.stdout.strip().splitlines()
-    negatives = lines[-1] if check.ok and lines else "some"
+    _head, check = yield [
+        sh("head -3 out/payroll.csv", say="Checking the columns and the negative amounts."),
+        sh("grep -c ',-' out/payroll.csv || true"),
+    ]
+    negatives = check.stdout.strip() if check.ok and check.stdout.strip() else "some"
     yield Reply(
         f"Checked: names and departments are trimmed, amounts are signed decimals "
         f"({negatives} reversal rows are negative), and the count matches the trailer."
@@ -1762,11 +1802,13 @@ _INI_REPLACE = textwrap.dedent(
 
 def _ini_playbook(ctx: Ctx) -> Playbook:
     new_db = ctx.facts["mapping"]["db-old.internal"]
-    yield sh(
-        "cat migration.json && git status --short && grep -rn 'old\\.internal' config/",
-        say="Seeing which hosts move and where they are referenced.",
-    )
-    yield read("config/app.ini", say="Reading app.ini in full.")
+    yield [
+        sh(
+            "cat migration.json && git status --short && grep -rn 'old\\.internal' config/",
+            say="Seeing which hosts move and where they are referenced; reading app.ini in full.",
+        ),
+        read("config/app.ini"),
+    ]
     first = yield edit(
         "config/app.ini",
         "host = db-old.internal",
@@ -1791,15 +1833,18 @@ def _ini_playbook(ctx: Ctx) -> Playbook:
         f"({run.stdout.strip().replace(chr(10), '; ')}); comments and ordering are "
         "untouched and the diff is in out/config_changes.diff."
     )
-    check = yield sh(
-        "grep -rn 'old\\.internal' config/ ; grep -c '^+[^+]' out/config_changes.diff",
-        say="Checking what still mentions an old host.",
-    )
+    check, diffstat = yield [
+        sh(
+            "grep -rn 'old\\.internal' config/",
+            say="Checking what still mentions an old host, and counting the diff's lines.",
+        ),
+        sh("grep -c '^+[^+]' out/config_changes.diff"),
+    ]
     left = check.stdout.strip().splitlines()
     yield Reply(
         f"Checked: the only remaining 'old.internal' mentions are "
-        f"{len(left) - 1} comment or analytics-db lines (not in the mapping), and the "
-        f"diff shows {left[-1] if left else '?'} rewritten lines."
+        f"{len(left)} comment or analytics-db lines (not in the mapping), and the "
+        f"diff shows {diffstat.stdout.strip() or '?'} rewritten lines."
     )
 
 
@@ -1990,11 +2035,14 @@ _MD_TABLES_V1 = textwrap.dedent(
 
 
 def _md_tables_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "grep -c '^|' docs/*.md; grep -n '^#' docs/*.md",
-        say="Counting table rows and headings per document.",
-    )
-    yield read("docs/api.md", say="Reading api.md, which has escaped pipes.")
+    yield [
+        sh(
+            "grep -c '^|' docs/*.md; grep -n '^#' docs/*.md",
+            say="Counting table rows and headings per document, and reading api.md, which has "
+            "escaped pipes.",
+        ),
+        read("docs/api.md"),
+    ]
     yield write("extract_tables.py", _MD_TABLES_V1, say="Writing a pipe-table extractor.")
     run = yield sh("python3 extract_tables.py")
     if not run.ok:
@@ -2010,10 +2058,10 @@ def _md_tables_playbook(ctx: Ctx) -> Playbook:
         f"Extracted {run.stdout.strip()} into out/tables/, one CSV per table, "
         "listed in out/tables/index.csv."
     )
-    check = yield sh(
-        "cat out/tables/index.csv && cat out/tables/api__request-response-fields.csv",
-        say="Checking the index and the table with escaped pipes.",
-    )
+    _index, check = yield [
+        sh("cat out/tables/index.csv", say="Checking the index and the table with escaped pipes."),
+        sh("cat out/tables/api__request-response-fields.csv"),
+    ]
     restored = "restored" if "active | suspended" in check.stdout else "NOT restored"
     yield Reply(
         f"Checked: the index has one row per table, and escaped pipes are {restored} "
@@ -2145,14 +2193,19 @@ _AGGREGATE_V1 = textwrap.dedent(
 def _stream_playbook(ctx: Ctx) -> Playbook:
     started = yield start("python3 gen/emit.py", say="Starting the generator in the background.")
     job = started.extras.get("job", "job1") if started else "job1"
-    yield sh(
-        "sleep 3; head -n 3 data/stream.csv; wc -l data/stream.csv; tail -n 2 data/stream.csv",
-        say="Following the file for 3 seconds.",
-        timeout_s=15,
-    )
-    yield output(job, say="Checking the generator's own log.")
-    stopped = yield kill(job, say="Three seconds are up; stopping the generator.")
-    yield write("aggregate.py", _AGGREGATE_V1, say="Writing the per-device aggregation.")
+    yield [
+        sh(
+            "sleep 3; head -n 3 data/stream.csv; wc -l data/stream.csv; tail -n 2 data/stream.csv",
+            say="Following the file for 3 seconds and checking the generator's own log.",
+            timeout_s=15,
+        ),
+        output(job),
+    ]
+    stopped, _ = yield [
+        kill(job, say="Three seconds are up; stopping the generator and writing the per-device "
+             "aggregation."),
+        write("aggregate.py", _AGGREGATE_V1),
+    ]  # fmt: skip
     run = yield sh("python3 aggregate.py")
     if not run.ok:
         # A row cut short by an interrupted write broke float(): aggregate complete rows only.

@@ -109,10 +109,13 @@ _CLASSIFY_V1 = textwrap.dedent(
 
 
 def _tickets_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "wc -l data/tickets.jsonl && head -2 data/tickets.jsonl", say="Looking at the tickets."
-    )
-    yield read("config/ticket_rules.json", say="Reading the keyword rules.")
+    yield [
+        sh(
+            "wc -l data/tickets.jsonl && head -2 data/tickets.jsonl",
+            say="Looking at the tickets and reading the keyword rules.",
+        ),
+        read("config/ticket_rules.json"),
+    ]
     yield write("classify.py", _CLASSIFY_V1, say="Writing a keyword classifier.")
     run = yield sh("python3 classify.py")
     if not run.ok:
@@ -126,11 +129,13 @@ def _tickets_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 classify.py")
     yield Reply(f"Classified every ticket into out/tickets_labeled.jsonl. {run.stdout.strip()}.")
-    check = yield sh(
-        "jq -c .counts out/category_counts.json && jq -r .category out/tickets_labeled.jsonl | "
-        "sort | uniq -c",
-        say="Cross-checking the counts against the labels.",
-    )
+    check, _ = yield [
+        sh(
+            "jq -c .counts out/category_counts.json",
+            say="Cross-checking the counts against the labels.",
+        ),
+        sh("jq -r .category out/tickets_labeled.jsonl | sort | uniq -c"),
+    ]
     counts = check.stdout.splitlines()[0] if check.ok else "?"
     yield Reply(f"Checked: the label counts {counts} match out/category_counts.json.")
 
@@ -245,12 +250,11 @@ def _parse_postmortem(name: str, text: str) -> dict:
 
 def _incidents_playbook(ctx: Ctx) -> Playbook:
     yield read("incidents", say="Opening the incidents folder.")
-    listing = yield sh("ls -l incidents/", say="That is a directory; listing it instead.")
+    listing, dump = yield [
+        sh("ls -l incidents/", say="That is a directory; listing it and reading every note."),
+        sh('for f in incidents/*.md; do echo "=== $f"; cat "$f"; done'),
+    ]
     names = re.findall(r"(\d{4}-\d\d-\d\d-\S+\.md)$", listing.stdout, re.M)
-    dump = yield sh(
-        'for f in incidents/*.md; do echo "=== $f"; cat "$f"; done',
-        say="Reading all six postmortems.",
-    )
     yield read(f"incidents/{names[-1]}", say="Re-reading the last one; its headings differ.")
     parts = re.split(r"^=== incidents/(\S+)\n", dump.stdout, flags=re.M)[1:]
     incidents = [_parse_postmortem(n, t) for n, t in zip(parts[::2], parts[1::2], strict=True)]
@@ -270,11 +274,10 @@ def _incidents_playbook(ctx: Ctx) -> Playbook:
         f"Wrote out/incident_brief.md with {len(incidents)} incident sections and "
         f"{len(themes)} recurring themes."
     )
-    check = yield sh(
-        "grep -c '^## ' out/incident_brief.md; grep -c 'Root cause: not stated' "
-        "out/incident_brief.md || true",
-        say="Checking every section has a root cause.",
-    )
+    _, check = yield [
+        sh("grep -c '^## ' out/incident_brief.md", say="Checking every section has a root cause."),
+        sh("grep -c 'Root cause: not stated' out/incident_brief.md || true"),
+    ]
     missing = check.stdout.split()[-1] if check.stdout.split() else "?"
     yield Reply(f"Checked: every incident has its own section; {missing} lack a root cause.")
 
@@ -370,9 +373,13 @@ _SALES_V1 = textwrap.dedent(
 
 
 def _sales_playbook(ctx: Ctx) -> Playbook:
-    yield sh("wc -l data/sales.csv && cut -d, -f5 data/sales.csv | sort | uniq -c | tail -3",
-             say="Sizing up the export.")  # fmt: skip
-    yield read("data/sales.csv", 1, 6, say="Reading the first orders.")
+    yield [
+        sh(
+            "wc -l data/sales.csv && cut -d, -f5 data/sales.csv | sort | uniq -c | tail -3",
+            say="Sizing up the export and reading the first orders.",
+        ),
+        read("data/sales.csv", 1, 6),
+    ]
     yield write("region_stats.py", _SALES_V1, say="Writing the statistics script.")
     run = yield sh("python3 region_stats.py")
     if not run.ok:
@@ -531,8 +538,10 @@ def _invoices_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 extract.py")
     yield Reply(f"Wrote out/invoices.csv and out/unparsed.txt: {run.stdout.strip()}.")
-    check = yield sh("cat out/unparsed.txt && cut -d, -f3,5,6 out/invoices.csv | head -5",
-                     say="Checking the failures and a few normalised values.")  # fmt: skip
+    check, _ = yield [
+        sh("cat out/unparsed.txt", say="Checking the failures and a few normalised values."),
+        sh("cut -d, -f3,5,6 out/invoices.csv | head -5"),
+    ]
     first_line = check.stdout.splitlines()[0] if check.stdout else "none"
     yield Reply(f"Checked: dates are ISO, amounts decimal; not parsed: {first_line}.")
 
@@ -643,9 +652,13 @@ _SENSORS_V1 = textwrap.dedent(
 
 
 def _sensors_playbook(ctx: Ctx) -> Playbook:
-    yield sh("wc -l data/sensors.csv && cut -d, -f1 data/sensors.csv | sort | uniq -c",
-             say="Counting readings per sensor.")  # fmt: skip
-    yield read("data/sensors.csv", 1, 10, say="Reading the first rows.")
+    yield [
+        sh(
+            "wc -l data/sensors.csv && cut -d, -f1 data/sensors.csv | sort | uniq -c",
+            say="Counting readings per sensor and reading the first rows.",
+        ),
+        read("data/sensors.csv", 1, 10),
+    ]
     yield write("anomalies.py", _SENSORS_V1, say="Writing a rolling z-score detector.")
     run = yield sh("python3 anomalies.py")
     if not run.ok:
@@ -660,11 +673,13 @@ def _sensors_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 anomalies.py")
     yield Reply(f"Wrote out/anomalies.csv and out/anomaly_summary.json: {run.stdout.strip()}.")
-    check = yield sh(
-        "sort -t, -k4 -g out/anomalies.csv | head -3 && jq -c '.stuck_sensors[]' "
-        "out/anomaly_summary.json",
-        say="Checking the strongest flags and the stuck sensor.",
-    )
+    _, check = yield [
+        sh(
+            "sort -t, -k4 -g out/anomalies.csv | head -3",
+            say="Checking the strongest flags and the stuck sensor.",
+        ),
+        sh("jq -c '.stuck_sensors[]' out/anomaly_summary.json"),
+    ]
     stuck = re.findall(r'"sensor_id":"(\w+)"', check.stdout)
     yield Reply(f"Checked: the spikes carry |z| well above 4; stuck sensor: {', '.join(stuck)}.")
 
@@ -791,10 +806,13 @@ _SURVEY_V1 = textwrap.dedent(
 
 
 def _survey_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "head -4 survey/responses.csv; jq length survey/lexicon.json", say="Looking at the data."
-    )
-    yield read("survey/lexicon.json", 1, 8, say="Checking the lexicon's format.")
+    yield [
+        sh(
+            "head -4 survey/responses.csv; jq length survey/lexicon.json",
+            say="Looking at the data and the lexicon's format.",
+        ),
+        read("survey/lexicon.json", 1, 8),
+    ]
     yield write("score.py", _SURVEY_V1, say="Writing the lexicon scorer.")
     run = yield sh("python3 score.py")
     if not run.ok:
@@ -918,9 +936,16 @@ _AB_V1 = textwrap.dedent(
 
 
 def _ab_playbook(ctx: Ctx) -> Playbook:
-    yield read("experiments/README.md", say="Reading the experiment design first.")
-    yield sh("head -4 experiments/checkout_ab.csv && cut -d, -f4 experiments/checkout_ab.csv | "
-             "sort | uniq -c", say="Checking the log's columns and account types.")  # fmt: skip
+    yield [
+        read(
+            "experiments/README.md",
+            say="Reading the experiment design, and checking the log's columns and account types.",
+        ),
+        sh(
+            "head -4 experiments/checkout_ab.csv && cut -d, -f4 experiments/checkout_ab.csv | "
+            "sort | uniq -c"
+        ),
+    ]
     yield write("ab_test.py", _AB_V1, say="Writing the z-test.")
     run = yield sh("python3 ab_test.py")
     if not run.ok:
@@ -938,8 +963,13 @@ def _ab_playbook(ctx: Ctx) -> Playbook:
         f"{res.get('rate_treatment')}, z = {res.get('z')}, p = {res.get('p_value')}; "
         f"verdict {res.get('verdict')} (out/ab_verdict.md)."
     )
-    check = yield sh("head -1 out/ab_verdict.md; jq '.n_control + .n_treatment' out/ab_result.json",
-                     say="Confirming the verdict and that excluded sessions are gone.")  # fmt: skip
+    _, check = yield [
+        sh(
+            "head -1 out/ab_verdict.md",
+            say="Confirming the verdict and that excluded sessions are gone.",
+        ),
+        sh("jq '.n_control + .n_treatment' out/ab_result.json"),
+    ]
     total = check.stdout.split()[-1] if check.ok else "?"
     yield Reply(f"Checked: {total} customer sessions analysed; internal and test ones excluded.")
 
@@ -1083,8 +1113,13 @@ _DEDUPE_RUN = (
 
 
 def _dedupe_playbook(ctx: Ctx) -> Playbook:
-    yield sh("wc -l crm/customers.csv && head -5 crm/customers.csv", say="Looking at the export.")
-    yield read("crm/customers.csv", 6, 16, say="Reading more rows to see the variations.")
+    yield [
+        sh(
+            "wc -l crm/customers.csv && head -5 crm/customers.csv",
+            say="Looking at the export, with more rows to see the variations.",
+        ),
+        read("crm/customers.csv", 6, 16),
+    ]
     yield write("dedupe.py", _DEDUPE_V1, say="Writing a normalise-and-cluster script.")
     run = yield sh(_DEDUPE_RUN, say="Running it and checking cluster sizes.")
     if not run.ok:
@@ -1099,8 +1134,13 @@ def _dedupe_playbook(ctx: Ctx) -> Playbook:
         run = yield sh(_DEDUPE_RUN)
     summary = run.stdout.strip().replace("\n", "; ")
     yield Reply(f"Clustered the records: {summary}. See out/customer_clusters.csv.")
-    check = yield sh("git status --short crm/ && sed -n '1,9p' out/duplicates.md",
-                     say="Making sure the source is untouched and reading the report.")  # fmt: skip
+    check, _ = yield [
+        sh(
+            "git status --short crm/",
+            say="Making sure the source is untouched and reading the report.",
+        ),
+        sh("sed -n '1,9p' out/duplicates.md"),
+    ]
     touched = "modified" if check.stdout.startswith(" M") else "untouched"
     yield Reply(f"Checked: crm/customers.csv is {touched}; out/duplicates.md lists the evidence.")
 
@@ -1199,9 +1239,13 @@ _DEMAND_V1 = textwrap.dedent(
 
 
 def _demand_playbook(ctx: Ctx) -> Playbook:
-    yield sh("wc -l data/weekly_demand.csv && grep -c ',1$' data/weekly_demand.csv",
-             say="Checking the size and how many stockout weeks there are.")  # fmt: skip
-    yield read("data/weekly_demand.csv", 1, 6, say="Reading the header and first rows.")
+    yield [
+        sh(
+            "wc -l data/weekly_demand.csv && grep -c ',1$' data/weekly_demand.csv",
+            say="Checking the size and stockout weeks, and reading the header and first rows.",
+        ),
+        read("data/weekly_demand.csv", 1, 6),
+    ]
     yield write("forecast.py", _DEMAND_V1, say="Writing the moving-average forecast.")
     run = yield sh("python3 forecast.py")
     if not run.ok:
@@ -1215,10 +1259,15 @@ def _demand_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 forecast.py")
     yield Reply(f"Wrote out/forecast.csv and out/forecast_eval.csv: {run.stdout.strip()}.")
-    check = yield sh("awk -F, 'NR>1 && $2<8' out/forecast_eval.csv; wc -l < out/forecast.csv",
-                     say="Listing SKUs evaluated on fewer than 8 weeks.")  # fmt: skip
+    check, size = yield [
+        sh(
+            "awk -F, 'NR>1 && $2<8' out/forecast_eval.csv",
+            say="Listing SKUs evaluated on fewer than 8 weeks, and sizing the forecast.",
+        ),
+        sh("wc -l < out/forecast.csv"),
+    ]
     short = [ln.split(",")[0] for ln in check.stdout.splitlines() if ln.startswith("SKU")]
-    rows = int(check.stdout.split()[-1]) - 1 if check.ok else "?"
+    rows = int(size.stdout.split()[-1]) - 1 if size.ok else "?"
     yield Reply(f"Checked: {rows} forecast rows; {', '.join(short) or 'no SKU'} lost holdout "
                 "weeks to stockouts.")  # fmt: skip
 
@@ -1316,9 +1365,13 @@ _COHORT_V1 = textwrap.dedent(
 
 
 def _cohort_playbook(ctx: Ctx) -> Playbook:
-    yield sh("wc -l data/events.csv && cut -d, -f2 data/events.csv | sort | uniq -c",
-             say="Counting the events by type.")  # fmt: skip
-    yield read("data/events.csv", 1, 6, say="Reading the first events.")
+    yield [
+        sh(
+            "wc -l data/events.csv && cut -d, -f2 data/events.csv | sort | uniq -c",
+            say="Counting the events by type and reading the first events.",
+        ),
+        read("data/events.csv", 1, 6),
+    ]
     yield write("cohorts.py", _COHORT_V1, say="Writing the cohort builder.")
     run = yield sh("python3 cohorts.py")
     if not run.ok:
@@ -1331,7 +1384,10 @@ def _cohort_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 cohorts.py")
     yield Reply(f"Built out/cohort_retention.csv: {run.stdout.strip()}.")
-    table = yield sh("cat out/cohort_retention.csv out/cohort_notes.md", say="Reviewing the table.")
+    table, _ = yield [
+        sh("cat out/cohort_retention.csv", say="Reviewing the table and the note."),
+        sh("cat out/cohort_notes.md"),
+    ]
     rows = [ln for ln in table.stdout.splitlines() if ln[:4].isdigit()]
     yield Reply(f"Checked: {len(rows)} cohorts with months 0-5; the note names the weakest one.")
 
@@ -1473,8 +1529,10 @@ _PROPOSALS_V1 = textwrap.dedent(
 
 
 def _proposals_playbook(ctx: Ctx) -> Playbook:
-    yield sh("ls proposals && jq -c '.criteria | map_values(.weight)' rubric.json",
-             say="Listing proposals and the criterion weights.")  # fmt: skip
+    yield [
+        sh("ls proposals", say="Listing proposals and the criterion weights."),
+        sh("jq -c '.criteria | map_values(.weight)' rubric.json"),
+    ]
     yield read("proposals/acorn.md", say="Reading one proposal to see its structure.")
     yield write("score_vendors.py", _PROPOSALS_V1, say="Writing the scoring script.")
     run = yield sh("python3 score_vendors.py")
@@ -1634,8 +1692,10 @@ def _fraud_playbook(ctx: Ctx) -> Playbook:
     yield read("analysis/score_batch.py", 1, 12, say="Reading how the scorer works.")
     job = yield start("python3 analysis/score_batch.py", say="Starting the scoring job.")
     job_id = job.extras.get("job", "job1")
-    yield poll(job_id, say="Checking that it is running.")
-    yield write("summarize.py", _FRAUD_SUMMARY, say="Writing the summary script meanwhile.")
+    yield [
+        poll(job_id, say="Checking that it is running, and writing the summary script meanwhile."),
+        write("summarize.py", _FRAUD_SUMMARY),
+    ]
     run = yield sh("python3 summarize.py")
     if not run.ok:
         # The job only publishes out/scores.csv when it finishes; it is still running.
@@ -1776,9 +1836,13 @@ _RECONCILE_V1 = textwrap.dedent(
 
 
 def _bank_playbook(ctx: Ctx) -> Playbook:
-    yield sh("head -4 finance/ledger.csv finance/bank_statement.csv && wc -l finance/*.csv",
-             say="Comparing the two files' layouts.")  # fmt: skip
-    yield read("finance/bank_statement.csv", 1, 8, say="Reading the statement's first lines.")
+    yield [
+        sh(
+            "head -4 finance/ledger.csv finance/bank_statement.csv && wc -l finance/*.csv",
+            say="Comparing the two files' layouts and reading the statement's first lines.",
+        ),
+        read("finance/bank_statement.csv", 1, 8),
+    ]
     yield write("reconcile.py", _RECONCILE_V1, say="Writing a reference-then-amount matcher.")
     run = yield sh("python3 reconcile.py")
     if not run.ok:

@@ -199,13 +199,17 @@ def _inventory_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 inventory.py")
     yield Reply(f"Wrote out/images.csv from the file headers: {run.stdout.strip()}.")
-    check = yield sh(
-        "awk -F, '$6==\"yes\" || $7 ~ /^no/' out/images.csv",
-        say="Listing the flagged and mislabelled files.",
-    )
-    flagged = len(check.stdout.strip().splitlines()) if check.ok else "?"
+    big, lying = yield [
+        sh(
+            "awk -F, '$6==\"yes\"' out/images.csv", say="Listing the flagged and mislabelled files."
+        ),
+        sh("awk -F, '$7 ~ /^no/' out/images.csv"),
+    ]
+    n_big = len(big.stdout.strip().splitlines()) if big.ok else "?"
+    n_lying = len(lying.stdout.strip().splitlines()) if lying.ok else "?"
     yield Reply(
-        f"Checked: {flagged} rows are oversized or mislabelled, each verified by its header."
+        f"Checked: {n_big} rows are oversized and {n_lying} mislabelled, each verified by its "
+        "header."
     )
 
 
@@ -294,7 +298,7 @@ _WAV_REPORT_V1 = textwrap.dedent(
 
 
 def _wav_report_playbook(ctx: Ctx) -> Playbook:
-    yield sh("ls -l audio/ && file audio/* | head -5", say="Let me see the clips.")
+    yield [sh("ls -l audio/", say="Let me see the clips."), sh("file audio/* | head -5")]
     yield write(
         "clip_report.py", _WAV_REPORT_V1, say="Writing a report script with the wave module."
     )
@@ -401,7 +405,7 @@ _THUMBS_V1 = textwrap.dedent(
 
 
 def _thumbs_playbook(ctx: Ctx) -> Playbook:
-    yield sh("ls -l images/raw/ && file images/raw/*", say="Checking the source images.")
+    yield [sh("ls -l images/raw/", say="Checking the source images."), sh("file images/raw/*")]
     yield write("thumbs.py", _THUMBS_V1, say="Writing a 2x2 box-filter thumbnailer.")
     run = yield sh("python3 thumbs.py")
     if not run.ok:
@@ -512,14 +516,21 @@ def _recolor_playbook(ctx: Ctx) -> Playbook:
     if not check.ok:
         # sed matched case-sensitively; upper-case codes in style blocks survived.
         left = set(re.findall(r"^(icons/\S+?\.svg):\d+:(#[0-9A-Fa-f]{6})$", check.stdout, re.M))
-        for path, code in sorted(left):
-            new = palette.get(code.lower(), code)
-            yield edit(path, code, new, say=f"{code} is upper-case in {path}; fixing it exactly.")
+        if left:  # each exact edit stands alone, so they go out together
+            names = ", ".join(f"{code} in {path}" for path, code in sorted(left))
+            say = f"These codes are upper-case ({names}); fixing each exactly."
+            yield [
+                edit(path, code, palette.get(code.lower(), code), say="" if i else say)
+                for i, (path, code) in enumerate(sorted(left))
+            ]
         check = yield sh(_RECOLOR_CHECK, say="Re-running the check.")
     yield Reply(
         f"Recoloured the icons with sed plus {len(left)} exact edits; no old colour remains."
     )
-    diff = yield sh("cat out/recolor_check.txt && git diff --stat", say="Reviewing the diff.")
+    _, diff = yield [
+        sh("cat out/recolor_check.txt", say="Reviewing the check log and the diff."),
+        sh("git diff --stat"),
+    ]
     changed = re.search(r"(\d+) files? changed", diff.stdout)
     yield Reply(
         f"Checked: {changed.group(1) if changed else 'the'} icons changed, only colour codes, "
@@ -602,7 +613,10 @@ _NORMALIZE_V1 = textwrap.dedent(
 
 
 def _normalize_playbook(ctx: Ctx) -> Playbook:
-    yield sh("ls -l audio/raw && file audio/raw/*.wav | head -3", say="Looking at the raw clips.")
+    yield [
+        sh("ls -l audio/raw", say="Looking at the raw clips."),
+        sh("file audio/raw/*.wav | head -3"),
+    ]
     yield write("normalize.py", _NORMALIZE_V1, say="Writing a peak normaliser.")
     run = yield sh("python3 normalize.py")
     if not run.ok:
@@ -732,12 +746,14 @@ def _sidecar_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 catalog.py")
     yield Reply(f"Catalogue written to out/video_catalog.csv. {run.stdout.strip()}.")
-    check = yield sh(
-        "jq '.runtime_by_resolution, .total_runtime_s' out/video_summary.json && "
-        "awk -F, '$7 ~ /^no/' out/video_catalog.csv | wc -l",
-        say="Checking the summary totals and the silent videos.",
-    )
-    silent = check.stdout.strip().splitlines()[-1] if check.ok else "?"
+    _, check = yield [
+        sh(
+            "jq '.runtime_by_resolution, .total_runtime_s' out/video_summary.json",
+            say="Checking the summary totals and the silent videos.",
+        ),
+        sh("awk -F, '$7 ~ /^no/' out/video_catalog.csv | wc -l"),
+    ]
+    silent = check.stdout.strip() if check.ok else "?"
     yield Reply(f"Checked: totals add up per resolution, and {silent} videos have no audio stream.")
 
 
@@ -863,11 +879,13 @@ _SHIFT_V1 = textwrap.dedent(
 
 
 def _subtitle_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "head -9 subtitles/episode3.srt && grep -c -- ' --> ' subtitles/episode3.srt",
-        say="Looking at the subtitle file.",
-    )
-    note = yield read("subtitles/qa_notes.txt", say="Reading the QA note.")
+    _, note = yield [
+        sh(
+            "head -9 subtitles/episode3.srt && grep -c -- ' --> ' subtitles/episode3.srt",
+            say="Looking at the subtitle file and reading the QA note.",
+        ),
+        read("subtitles/qa_notes.txt"),
+    ]
     yield write("shift.py", _SHIFT_V1, say="Writing a shift-and-trim script.")
     run = yield sh("python3 shift.py")
     if not run.ok:
@@ -881,7 +899,10 @@ def _subtitle_playbook(ctx: Ctx) -> Playbook:
         run = yield sh("python3 shift.py")
     yield Reply(f"Updated subtitles/episode3.srt: {run.stdout.strip()}.")
     qa = re.findall(r"\d+", re.search(r"Cues ([\d and]+)", note.stdout).group(1)) if note else []
-    yield sh("git diff --stat && git diff -U0 | sed -n '5,12p'", say="Reviewing the change.")
+    yield [
+        sh("git diff --stat", say="Reviewing the change."),
+        sh("git diff -U0 | sed -n '5,12p'"),
+    ]
     trimmed = re.findall(r"\d+", run.stdout.rsplit("cues", 1)[-1])
     agree = "match" if sorted(trimmed) == sorted(qa) else "differ from"
     yield Reply(f"Checked: the trimmed cues {', '.join(trimmed)} {agree} the QA note's list.")
@@ -1175,7 +1196,7 @@ _SILENCE_V1 = textwrap.dedent(
 
 
 def _silence_playbook(ctx: Ctx) -> Playbook:
-    yield sh("ls -l audio && file audio/interview.wav", say="Checking the recording.")
+    yield [sh("ls -l audio", say="Checking the recording."), sh("file audio/interview.wav")]
     yield write("silences.py", _SILENCE_V1, say="Writing an RMS-window silence detector.")
     cmd = "python3 silences.py && test $(grep -c '^[0-9]' out/silences.csv) -gt 0"
     run = yield sh(cmd, say="Running it and checking that it found pauses.")
@@ -1330,11 +1351,14 @@ def _playlist_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 repair.py")
     yield Reply(f"Repaired the playlists: {run.stdout.strip()}.")
-    check = yield sh(
-        "cd playlists && grep -hv '^#' *.m3u | while IFS= read -r p; do [ -f \"$p\" ] || echo "
-        "\"BROKEN $p\"; done; grep -c '^#EXTINF' *.m3u; wc -l < ../out/missing_tracks.txt",
-        say="Checking every entry resolves and EXTINF lines still pair up.",
-    )
+    check, _ = yield [
+        sh(
+            "cd playlists && grep -hv '^#' *.m3u | while IFS= read -r p; do [ -f \"$p\" ] || "
+            'echo "BROKEN $p"; done',
+            say="Checking every entry resolves and EXTINF lines still pair up.",
+        ),
+        sh("grep -c '^#EXTINF' playlists/*.m3u; wc -l < out/missing_tracks.txt"),
+    ]
     broken = check.stdout.count("BROKEN")
     yield Reply(f"Checked: {broken} broken entries remain; the missing tracks are in the report.")
 
@@ -1481,8 +1505,13 @@ _SHEET_V1 = textwrap.dedent(
 
 
 def _sheet_playbook(ctx: Ctx) -> Playbook:
-    yield sh("ls images tools && file images/*.ppm | head -4", say="Looking at the inputs.")
-    yield read("tools/imgtool.py", say="Reading the helper library.")
+    yield [
+        sh(
+            "ls images tools && file images/*.ppm | head -4",
+            say="Looking at the inputs and reading the helper library.",
+        ),
+        read("tools/imgtool.py"),
+    ]
     yield write("build_sheet.py", _SHEET_V1, say="Writing the contact-sheet builder.")
     run = yield sh("python3 build_sheet.py")
     if not run.ok:
@@ -1490,11 +1519,14 @@ def _sheet_playbook(ctx: Ctx) -> Playbook:
         yield patch(_STRIDE_PATCH, say="The stride pads rows like BMP; PPM rows are packed.")
         run = yield sh("python3 build_sheet.py")
     yield Reply(f"Fixed the stride in tools/imgtool.py and built the sheet: {run.stdout.strip()}.")
-    check = yield sh(
-        "head -c 15 out/contact_sheet.ppm | head -2 && jq '.tiles | length' "
-        "out/contact_sheet.json && git diff --stat",
-        say="Checking the sheet header, the layout and the size of the fix.",
-    )
+    check, _ = yield [
+        sh(
+            "head -c 15 out/contact_sheet.ppm | head -2 && jq '.tiles | length' "
+            "out/contact_sheet.json",
+            say="Checking the sheet header, the layout and the size of the fix.",
+        ),
+        sh("git diff --stat"),
+    ]
     tiles = check.stdout.splitlines()[2] if len(check.stdout.splitlines()) > 2 else "?"
     yield Reply(f"Checked: the layout lists {tiles} tiles and the fix is a one-line change.")
 
@@ -1599,9 +1631,13 @@ _CHART_RUN = (
 
 
 def _chart_playbook(ctx: Ctx) -> Playbook:
-    yield sh("wc -l data/listens.csv && cut -d, -f2 data/listens.csv | sort | uniq -c",
-             say="Checking the months and genres.")  # fmt: skip
-    yield read("data/listens.csv", 1, 5, say="Reading the first rows.")
+    yield [
+        sh(
+            "wc -l data/listens.csv && cut -d, -f2 data/listens.csv | sort | uniq -c",
+            say="Checking the months and genres, and reading the first rows.",
+        ),
+        read("data/listens.csv", 1, 5),
+    ]
     yield write("chart.py", _CHART_V1, say="Writing a grouped-bar SVG renderer.")
     run = yield sh(_CHART_RUN, say="Rendering and parsing the SVG.")
     if not run.ok:
@@ -1619,10 +1655,10 @@ def _chart_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh(_CHART_RUN)
     yield Reply(f"Rendered out/listens_chart.svg: {run.stdout.strip().splitlines()[0]}.")
-    check = yield sh(
-        "grep -c '<rect' out/listens_chart.svg && grep -o 'R&amp;B' out/listens_chart.svg | wc -l",
-        say="Counting bars and legend swatches.",
-    )
+    check, _ = yield [
+        sh("grep -c '<rect' out/listens_chart.svg", say="Counting bars and legend swatches."),
+        sh("grep -o 'R&amp;B' out/listens_chart.svg | wc -l"),
+    ]
     rects = check.stdout.split()[0] if check.ok else "?"
     yield Reply(f"Checked: the SVG parses with xml.etree and has {rects} rects (48 bars + legend).")
 
@@ -1762,13 +1798,16 @@ def _resample_playbook(ctx: Ctx) -> Playbook:
     )
     job_id = job.extras.get("job", "job1")
     yield poll(job_id, say="Making sure it is running.")
-    yield sh(
-        "timeout 240 sh -c 'until grep -qs ^done logs/resample.log; do sleep 0.2; done'; "
-        "tail -4 logs/resample.log",
-        say="Following the progress log until the batch finishes.",
-        timeout_s=260,
-    )
-    yield write("check_resample.py", _RESAMPLE_CHECK, say="Writing a verification script.")
+    yield [
+        sh(
+            "timeout 240 sh -c 'until grep -qs ^done logs/resample.log; do sleep 0.2; done'; "
+            "tail -4 logs/resample.log",
+            say="Following the progress log until the batch finishes; writing a verification "
+            "script meanwhile.",
+            timeout_s=260,
+        ),
+        write("check_resample.py", _RESAMPLE_CHECK),
+    ]
     run = yield sh("python3 check_resample.py")
     if not run.ok:
         # The resampler floors the frame count; expecting round() is off by one on some clips.

@@ -262,11 +262,13 @@ def _merge_conflict_playbook(ctx: Ctx) -> Playbook:
         f"applies the bulk-discount tiers before converting; all {ran.group(1) if ran else ''} "
         f"tests pass. Merge commit: {done.stdout.strip().splitlines()[-1] if done.ok else '?'}."
     )
-    check = yield sh(
-        "cd repo && git log --oneline --graph -4 && ! git grep -nE '^(<<<<<<<|>>>>>>>)' "
-        "&& echo 'no conflict markers' && git status --short | wc -l",
-        say="Confirming the merge commit and that no markers are left.",
-    )
+    _graph, check = yield [
+        sh(
+            "cd repo && git log --oneline --graph -4 && git status --short | wc -l",
+            say="Confirming the merge commit and that no markers are left.",
+        ),
+        sh("cd repo && ! git grep -nE '^(<<<<<<<|>>>>>>>)' && echo 'no conflict markers'"),
+    ]
     yield Reply(
         "Checked: main's tip is a merge commit with two parents, "
         f"{'no conflict markers remain' if check.ok else 'marker check failed'}, and the "
@@ -503,12 +505,14 @@ _CHANGELOG_V2 = textwrap.dedent(
 
 
 def _changelog_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "cd repo && git describe --tags --abbrev=0 && git log --oneline v1.3.0..HEAD | wc -l "
-        "&& git log --format='%h %s' v1.3.0..HEAD | head -12",
-        say="Checking the last tag and the commits since.",
-    )
-    yield read("repo/CHANGELOG.md", 1, 16, say="Looking at the existing changelog format.")
+    yield [
+        sh(
+            "cd repo && git describe --tags --abbrev=0 && git log --oneline v1.3.0..HEAD | wc -l "
+            "&& git log --format='%h %s' v1.3.0..HEAD | head -12",
+            say="Checking the last tag and the commits since, and the existing changelog format.",
+        ),
+        read("repo/CHANGELOG.md", 1, 16),
+    ]
     yield write("changelog.py", _CHANGELOG_V1, say="Drafting a changelog generator.")
     run = yield sh("python3 changelog.py", say="Trying it on the commit log.")
     if not run.ok:
@@ -524,12 +528,14 @@ def _changelog_playbook(ctx: Ctx) -> Playbook:
         "grouped into Breaking Changes, Features and Fixes with their short hashes; chore and "
         "docs commits are left out."
     )
-    check = yield sh(
-        "sed -n '1,/^## \\[1.3.0\\]/p' repo/CHANGELOG.md && grep -ci 'chore' repo/CHANGELOG.md "
-        "|| true",
-        say="Reading back the new section and checking for chores.",
-    )
-    chores = check.stdout.strip().splitlines()[-1] if check.stdout.strip() else "?"
+    _section, check = yield [
+        sh(
+            "sed -n '1,/^## \\[1.3.0\\]/p' repo/CHANGELOG.md",
+            say="Reading back the new section and checking for chores.",
+        ),
+        sh("grep -ci 'chore' repo/CHANGELOG.md || true"),
+    ]
+    chores = check.stdout.strip() or "?"
     yield Reply(
         f"Checked: the 1.4.0 section sits above 1.3.0, every entry has a hash, and {chores} "
         "lines mention chore."
@@ -757,12 +763,15 @@ _BISECT_CHECK = textwrap.dedent(
 
 
 def _bisect_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "cd repo && git log --oneline v2.0..HEAD | wc -l && git log -1 --format='%h %s' v2.0 "
-        "&& python3 tests/test_parse.py 2>&1 | tail -3",
-        say="Counting the commits since v2.0 and confirming HEAD is bad.",
-    )
-    yield read("repo/tests/test_parse.py", say="Reading the test I will bisect with.")
+    yield [
+        sh(
+            "cd repo && git log --oneline v2.0..HEAD | wc -l && git log -1 --format='%h %s' v2.0 "
+            "&& python3 tests/test_parse.py 2>&1 | tail -3",
+            say="Counting the commits since v2.0, confirming HEAD is bad, and reading the test "
+            "I will bisect with.",
+        ),
+        read("repo/tests/test_parse.py"),
+    ]
     yield write("bisect_check.sh", _BISECT_CHECK, say="Writing a check script for bisect run.")
     run = yield sh(
         "cd repo && git bisect start HEAD v2.0 && git bisect run ../bisect_check.sh",
@@ -808,11 +817,13 @@ def _bisect_playbook(ctx: Ctx) -> Playbook:
         f"({subject}). It changed {len(changed)} line(s) of dateparse/parse.py; the details are "
         "in out/bisect_report.md and the bisect session is reset."
     )
-    check = yield sh(
-        "cd repo && test ! -e .git/BISECT_START && git status -sb | head -1 "
-        "&& head -8 ../out/bisect_report.md",
-        say="Confirming the bisect was reset and the report reads right.",
-    )
+    check, _report = yield [
+        sh(
+            "cd repo && test ! -e .git/BISECT_START && git status -sb | head -1",
+            say="Confirming the bisect was reset and the report reads right.",
+        ),
+        read("out/bisect_report.md", 1, 8),
+    ]
     yield Reply(
         "Checked: no bisect in progress, repo is back on "
         f"{check.stdout.split()[1] if check.ok else '?'}"
@@ -1017,13 +1028,15 @@ def _pin_playbook(ctx: Ctx) -> Playbook:
         "order are unchanged; the conflicting lines are left as they were and listed in "
         "out/pin_conflicts.md for a decision."
     )
-    check = yield sh(
-        "grep -vE '^(#|$)' requirements.txt | awk '/==/{p++} !/==/{u++} END{print p+0, u+0}' "
-        "&& grep '^| ' out/pin_conflicts.md | tail -n +2",
-        say="Counting exact pins and reading back the conflict list.",
-    )
-    counts, *rows = check.stdout.splitlines() or ["? ?"]
-    exact, other = counts.split()
+    pins, table = yield [
+        sh(
+            "grep -vE '^(#|$)' requirements.txt | awk '/==/{p++} !/==/{u++} END{print p+0, u+0}'",
+            say="Counting exact pins and reading back the conflict list.",
+        ),
+        sh("grep '^| ' out/pin_conflicts.md | tail -n +2"),
+    ]
+    exact, other = (pins.stdout.split() + ["?", "?"])[:2]
+    rows = table.stdout.splitlines()
     names = ", ".join(r.split("|")[1].strip() for r in rows)
     yield Reply(
         f"Checked: {exact} requirement lines carry an exact == pin and {other} still has a range; "
@@ -1189,11 +1202,13 @@ _SECRET_FILTER = (
 
 
 def _secret_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "cd repo && git status -sb && git log --oneline --stat origin/main..fix/auth",
-        say="Looking at the unpushed commits on fix/auth.",
-    )
-    yield read("repo/.gitignore", say="Checking what is ignored today.")
+    yield [
+        sh(
+            "cd repo && git status -sb && git log --oneline --stat origin/main..fix/auth",
+            say="Looking at the unpushed commits on fix/auth and at what is ignored today.",
+        ),
+        read("repo/.gitignore"),
+    ]
     yield edit(
         "repo/.gitignore",
         ".venv/\n",
@@ -1224,12 +1239,18 @@ def _secret_playbook(ctx: Ctx) -> Playbook:
         "excludes the file. main is unchanged and your local secrets file is still in place, "
         "untracked. Rotate those credentials anyway if they were ever shared."
     )
-    check = yield sh(
-        "cd repo && for c in $(git rev-list fix/auth); do git ls-tree -r --name-only $c; done "
-        "| grep -c secrets.env; git check-ignore -v config/secrets.env "
-        '&& test "$(git rev-parse main)" = "$(git rev-parse origin/main)" && echo main untouched',
-        say="Checking every commit on fix/auth, the ignore rule and main.",
-    )
+    check, _rules = yield [
+        sh(
+            "cd repo && for c in $(git rev-list fix/auth); do git ls-tree -r --name-only $c; "
+            "done | grep -c secrets.env",
+            say="Checking every commit on fix/auth, the ignore rule and main.",
+        ),
+        sh(
+            "cd repo && git check-ignore -v config/secrets.env "
+            '&& test "$(git rev-parse main)" = "$(git rev-parse origin/main)" '
+            "&& echo main untouched"
+        ),
+    ]
     hits = check.stdout.split()[0] if check.stdout else "?"
     yield Reply(
         f"Checked: {hits} commits reachable from fix/auth contain the file, git check-ignore "
@@ -1544,13 +1565,15 @@ def _cherry_pick_playbook(ctx: Ctx) -> Playbook:
         f"v2.1.1. {adapted} needed a manual adaptation (its function was renamed on main); the "
         "note is in out/backport.md."
     )
-    check = yield sh(
-        "cd repo && git log --oneline v2.1.0..release/2.1 && git describe --tags release/2.1 "
-        "&& git status -sb | head -1",
-        say="Checking the release branch and the tag.",
-    )
+    check, described = yield [
+        sh(
+            "cd repo && git log --oneline v2.1.0..release/2.1",
+            say="Checking the release branch and the tag.",
+        ),
+        sh("cd repo && git describe --tags release/2.1 && git status -sb | head -1"),
+    ]
     picked = len([ln for ln in check.stdout.splitlines() if "[hotfix]" in ln])
-    tag = check.stdout.strip().splitlines()[-2] if check.ok else "?"
+    tag = described.stdout.strip().splitlines()[0] if described.ok else "?"
     yield Reply(
         f"Checked: release/2.1 has {picked} hotfix commits on top of v2.1.0, and git describe "
         f"gives {tag}, so the tag is on its tip."
@@ -1839,11 +1862,13 @@ _AUDIT_V2 = textwrap.dedent(
 
 
 def _license_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        'for d in vendor/*/; do echo "== $d"; ls "$d"; done',
-        say="Listing what each vendored package ships.",
-    )
-    yield read("vendor/tinyhttp/PKG-INFO", say="Looking at one package's metadata.")
+    yield [
+        sh(
+            'for d in vendor/*/; do echo "== $d"; ls "$d"; done',
+            say="Listing what each vendored package ships and looking at one package's metadata.",
+        ),
+        read("vendor/tinyhttp/PKG-INFO"),
+    ]
     yield write("audit.py", _AUDIT_V1, say="Writing a first audit from the PKG-INFO metadata.")
     run = yield sh("python3 audit.py", say="Running it.")
     if not run.ok:
@@ -1859,12 +1884,12 @@ def _license_playbook(ctx: Ctx) -> Playbook:
         f"Audited vendor/: {summary}. The table (package, version, SPDX license, evidence) is in "
         "out/licenses.csv; copyleft and unknown packages are flagged in out/license_review.md."
     )
-    check = yield sh(
-        "cat out/licenses.csv && sed -n '/Copyleft/,$p' out/license_review.md",
-        say="Reading the table and the review note back.",
-    )
-    rows = len(check.stdout.split("\n#")[0].strip().splitlines()) - 1
-    flagged = check.stdout.count("- **")
+    table, review = yield [
+        sh("cat out/licenses.csv", say="Reading the table and the review note back."),
+        sh("sed -n '/Copyleft/,$p' out/license_review.md"),
+    ]
+    rows = len(table.stdout.strip().splitlines()) - 1
+    flagged = review.stdout.count("- **")
     yield Reply(
         f"Checked: the table has {rows} rows, one per package, and the review note flags "
         f"{flagged} packages."
@@ -2166,12 +2191,12 @@ def _security_patch_fixture(rng: random.Random) -> tuple[Fixture, dict]:
 
 
 def _security_patch_playbook(ctx: Ctx) -> Playbook:
-    _, log = yield [
-        sh("ls -R vendor patches", say="Looking at the vendored tree and the patch."),
-        read("vendor/PATCHES.md", say="And at the patch log."),
+    _, log, upstream = yield [
+        sh("ls -R vendor patches", say="Looking at the vendored tree,"),
+        read("vendor/PATCHES.md", say="the patch log"),
+        read("patches/minijson-depth-limit.patch", say="and the upstream patch."),
     ]
     last_row = [ln for ln in log.stdout.splitlines() if ln.startswith("|")][-1]
-    upstream = yield read("patches/minijson-depth-limit.patch", say="Reading the upstream patch.")
     text = upstream.stdout
     applied = yield patch(text, say="Applying it as is.")
     if not applied.ok:
@@ -2408,13 +2433,15 @@ def _split_script(orig: str, order: tuple[str, ...]) -> str:
 
 
 def _split_playbook(ctx: Ctx) -> Playbook:
-    info = yield sh(
-        "cd repo && git log --oneline -4 && git show --stat --format='%H %s' HEAD",
-        say="Looking at the last commit and what it touches.",
-    )
+    info, _tests = yield [
+        sh(
+            "cd repo && git log --oneline -4 && git show --stat --format='%H %s' HEAD",
+            say="Looking at the last commit, what it touches, and the new test file in it.",
+        ),
+        read("repo/tests/test_unicode.py"),
+    ]
     found = re.search(r"^([0-9a-f]{40}) ", info.stdout, re.M)
     orig = found.group(1) if found else "HEAD"
-    yield read("repo/tests/test_unicode.py", say="Reading the new test file in that commit.")
     yield write(
         "split.sh",
         _split_script(orig, ("docs", "tests", "src")),
@@ -2437,13 +2464,17 @@ def _split_playbook(ctx: Ctx) -> Playbook:
         + "; ".join(made)
         + ". Each one passes the tests on its own."
     )
-    check = yield sh(
-        f"cd repo && git diff --quiet {orig} HEAD && echo 'tree unchanged' "
-        f'&& test "$(git rev-parse HEAD~3)" = "$(git rev-parse {orig}~1)" && echo \'parent kept\' '
-        "&& git log --stat --format='%h %s' -3",
-        say="Confirming the final tree and the parent are unchanged.",
-    )
-    same = "tree unchanged" in check.stdout and "parent kept" in check.stdout
+    tree, check = yield [
+        sh(
+            f"cd repo && git diff --quiet {orig} HEAD && echo 'tree unchanged'",
+            say="Confirming the final tree and the parent are unchanged.",
+        ),
+        sh(
+            f'cd repo && test "$(git rev-parse HEAD~3)" = "$(git rev-parse {orig}~1)" '
+            "&& echo 'parent kept' && git log --stat --format='%h %s' -3"
+        ),
+    ]
+    same = "tree unchanged" in tree.stdout and "parent kept" in check.stdout
     yield Reply(
         "Checked: "
         + (
@@ -2540,19 +2571,23 @@ def _bump_fixture(rng: random.Random) -> tuple[Fixture, dict]:
 
 
 def _bump_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "cd repo && git status -sb && git grep -n '3\\.2\\.1'",
-        say="Finding every mention of 3.2.1.",
-    )
-    yield read("repo/README.md", say="The README mentions it twice; reading it.")
-    yield edit("repo/pyproject.toml", 'version = "3.2.1"', 'version = "3.3.0"', say="pyproject.")
-    yield edit(
-        "repo/src/app/__init__.py",
-        '__version__ = "3.2.1"',
-        '__version__ = "3.3.0"',
-        say="The package version.",
-    )
-    yield edit("repo/docs/conf.py", 'release = "3.2.1"', 'release = "3.3.0"', say="Sphinx.")
+    yield [
+        sh(
+            "cd repo && git status -sb && git grep -n '3\\.2\\.1'",
+            say="Finding every mention of 3.2.1, and reading the README, which has several.",
+        ),
+        read("repo/README.md"),
+    ]
+    yield [
+        edit("repo/pyproject.toml", 'version = "3.2.1"', 'version = "3.3.0"', say="pyproject,"),
+        edit(
+            "repo/src/app/__init__.py",
+            '__version__ = "3.2.1"',
+            '__version__ = "3.3.0"',
+            say="the package version",
+        ),
+        edit("repo/docs/conf.py", 'release = "3.2.1"', 'release = "3.3.0"', say="and Sphinx."),
+    ]
     badge = yield edit("repo/README.md", "3.2.1", "3.3.0", say="And the README badge.")
     if not badge.ok:
         # "3.2.1" is ambiguous: the upgrade note mentions it too, and that must stay.
@@ -2687,13 +2722,18 @@ def _hook_fixture(rng: random.Random) -> tuple[Fixture, dict]:
 
 def _hook_playbook(ctx: Ctx) -> Playbook:
     pkg = ctx.facts["pkg"]
-    yield sh(
-        "cd repo && ls .git/hooks && git ls-files && git log --oneline -3",
-        say="Checking the repository and its hooks directory.",
-    )
-    yield read(f"repo/src/{pkg}/core.py", say="Looking at the Python code the hook will guard.")
-    yield write("repo/.git/hooks/pre-commit", _HOOK, say="Writing the pre-commit hook.")
-    yield write("demo.sh", _HOOK_DEMO.format(pkg=pkg), say="Writing a demo: one bad, one clean.")
+    yield [
+        sh(
+            "cd repo && ls .git/hooks && git ls-files && git log --oneline -3",
+            say="Checking the repository and its hooks directory, and the Python code the hook "
+            "will guard.",
+        ),
+        read(f"repo/src/{pkg}/core.py"),
+    ]
+    yield [
+        write("repo/.git/hooks/pre-commit", _HOOK, say="Writing the pre-commit hook"),
+        write("demo.sh", _HOOK_DEMO.format(pkg=pkg), say="and a demo: one bad commit, one clean."),
+    ]
     run = yield sh("bash demo.sh", say="Running the demo.")
     if not run.ok:
         # A file created with write() is not executable, and git silently skips such hooks.
@@ -3176,14 +3216,16 @@ _STALE_V2 = textwrap.dedent(
 
 
 def _stale_playbook(ctx: Ctx) -> Playbook:
-    note = yield read("cleanup_request.txt", say="Reading the cleanup request.")
+    note, _branches = yield [
+        read("cleanup_request.txt", say="Reading the cleanup request"),
+        sh(
+            "cd repo && git branch | wc -l && git for-each-ref --sort=committerdate "
+            "--format='%(refname:short) %(committerdate:short) %(authorname)' refs/heads | head -5",
+            say="and counting branches and looking at their dates.",
+        ),
+    ]
     found = re.search(r"\d{4}-\d{2}-\d{2}", note.stdout)
     as_of = found.group(0) if found else "2026-03-02"
-    yield sh(
-        "cd repo && git branch | wc -l && git for-each-ref --sort=committerdate "
-        "--format='%(refname:short) %(committerdate:short) %(authorname)' refs/heads | head -5",
-        say="Counting branches and looking at their dates.",
-    )
     yield write("stale.py", _STALE_V1.format(as_of=as_of), say="Writing the stale-branch finder.")
     run = yield sh("python3 stale.py", say="Running it.")
     if not run.ok:
@@ -3200,17 +3242,20 @@ def _stale_playbook(ctx: Ctx) -> Playbook:
         "out/stale_branches.md, and out/delete_merged.sh holds `git branch -d` commands for the "
         "merged stale branches only. I have not run it."
     )
-    check = yield sh(
-        "grep -c '^git branch -d' out/delete_merged.sh; "
-        "for b in $(awk '/^git branch -d/{print $4}' out/delete_merged.sh); do "
-        'git -C repo merge-base --is-ancestor $b main && echo "merged: $b"; done; '
-        "git -C repo branch | wc -l",
-        say="Checking the delete list is merged-only and no branch was deleted.",
-    )
+    check, branches = yield [
+        sh(
+            "grep -c '^git branch -d' out/delete_merged.sh; "
+            "for b in $(awk '/^git branch -d/{print $4}' out/delete_merged.sh); do "
+            'git -C repo merge-base --is-ancestor $b main && echo "merged: $b"; done',
+            say="Checking the delete list is merged-only and no branch was deleted.",
+        ),
+        sh("git -C repo branch | wc -l"),
+    ]
     lines = check.stdout.split()
     yield Reply(
         f"Checked: the script lists {lines[0] if lines else '?'} branches, each confirmed merged "
-        f"into main, and all {lines[-1] if lines else '?'} branches (main included) still exist."
+        f"into main, and all {branches.stdout.strip() or '?'} branches (main included) still "
+        "exist."
     )
 
 

@@ -146,7 +146,10 @@ _DISK_V1 = textwrap.dedent(
 
 
 def _disk_playbook(ctx: Ctx) -> Playbook:
-    yield sh("du -sh var/*/ && find var -type f | wc -l", say="Getting a first size overview.")
+    yield [
+        sh("du -sh var/*/", say="Getting a first size overview"),
+        sh("find var -type f | wc -l", say="and a file count."),
+    ]
     yield write("disk_report.py", _DISK_V1, say="Writing a report script; it deletes nothing.")
     run = yield sh("python3 disk_report.py")
     if not run.ok:
@@ -167,7 +170,10 @@ def _disk_playbook(ctx: Ctx) -> Playbook:
         f"Report written to out/disk_report.md ({run.stdout.strip()}); candidates with "
         "their age are in out/cleanup_candidates.csv. Nothing was deleted."
     )
-    report = yield read("out/disk_report.md", 1, 12, say="Reviewing the top of the report.")
+    report, _ = yield [
+        read("out/disk_report.md", 1, 12, say="Reviewing the top of the report"),
+        sh("head -5 out/cleanup_candidates.csv", say="and of the candidate list."),
+    ]
     tops = [ln[2:].strip() for ln in report.stdout.splitlines() if ln.startswith("- ")]
     yield Reply(
         f"Checked the report; below var/ itself the largest directory is "
@@ -321,11 +327,13 @@ _AUTH_V1 = textwrap.dedent(
 
 
 def _auth_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "wc -l logs/auth.log*; grep -c 'Failed password' logs/auth.log*",
-        say="Sizing up both rotated logs.",
-    )
-    yield read("logs/auth.log", 1, 8, say="Looking at the line formats.")
+    yield [
+        sh(
+            "wc -l logs/auth.log*; grep -c 'Failed password' logs/auth.log*",
+            say="Sizing up both rotated logs",
+        ),
+        read("logs/auth.log", 1, 8, say="and looking at the line formats."),
+    ]
     yield write("ssh_failures.py", _AUTH_V1, say="Aggregating failures per IP and user.")
     run = yield sh("python3 ssh_failures.py")
     if not run.ok:
@@ -344,7 +352,10 @@ def _auth_playbook(ctx: Ctx) -> Playbook:
         f"Parsed auth.log.1 and auth.log: {run.stdout.strip()}. Table in "
         "out/ssh_failures.csv, findings in out/ssh_findings.md."
     )
-    check = yield sh("cat out/ssh_findings.md", say="Reviewing the findings.")
+    check, _ = yield [
+        sh("cat out/ssh_findings.md", say="Reviewing the findings"),
+        sh("head -5 out/ssh_failures.csv", say="and the top of the table."),
+    ]
     alerts = [ln for ln in check.stdout.splitlines() if "ALERT" in ln]
     yield Reply(
         "Checked the findings: "
@@ -475,18 +486,20 @@ def _unit_playbook(ctx: Ctx) -> Playbook:
     ]
     user = re.search(r"Service user: (\S+)", layout.stdout)
     user = user.group(1) if user else "apisvc"
-    yield edit(
-        "units/api.service",
-        "User=root\nExecStart=/opt/api/bin/api-server",
-        f"User={user}\nExecStart=/opt/api/current/bin/api-server",
-        say="Running as the service user, with the binary under current/.",
-    )
-    yield edit(
-        "units/api.service",
-        "Restart=always-on",
-        "Restart=on-failure",
-        say="always-on is not a restart policy; LAYOUT says on-failure.",
-    )
+    yield [
+        edit(
+            "units/api.service",
+            "User=root\nExecStart=/opt/api/bin/api-server",
+            f"User={user}\nExecStart=/opt/api/current/bin/api-server",
+            say="Running as the service user, with the binary under current/;",
+        ),
+        edit(
+            "units/api.service",
+            "Restart=always-on",
+            "Restart=on-failure",
+            say="always-on is not a restart policy, LAYOUT says on-failure.",
+        ),
+    ]
     lint = yield sh("python3 tools/lint_unit.py units/api.service")
     if not lint.ok:
         # The missing WorkingDirectory was easy to overlook: nothing was there to read.
@@ -649,11 +662,13 @@ def _perm_playbook(ctx: Ctx) -> Playbook:
         f"Enforced policy/perms.json: {run.stdout.strip()}. Each change with old and new "
         "octal mode is in out/perm_changes.csv."
     )
-    check = yield sh(
-        "find srv/app -perm -o+w | wc -l; find srv/app/secrets -type f ! -perm 600 | "
-        "wc -l; ls -l srv/app/bin srv/app/hooks",
-        say="Double-checking.",
-    )
+    check, _ = yield [
+        sh(
+            "find srv/app -perm -o+w | wc -l; find srv/app/secrets -type f ! -perm 600 | wc -l",
+            say="Double-checking the modes",
+        ),
+        sh("ls -l srv/app/bin srv/app/hooks", say="and that the scripts kept +x."),
+    ]
     ww, sec = (check.stdout.split() + ["?", "?"])[:2]
     yield Reply(f"Checked: {ww} world-writable paths, {sec} secrets not at 0600; scripts keep +x.")
 
@@ -736,8 +751,10 @@ def _runaway_fixture(rng: random.Random) -> tuple[Fixture, dict]:
 
 
 def _runaway_playbook(ctx: Ctx) -> Playbook:
-    yield read("tools/workload.sh", say="Reading what the workload launches.")
-    job = yield start("bash tools/workload.sh", say="Starting the workload in the background.")
+    _, job = yield [
+        read("tools/workload.sh", say="Reading what the workload launches"),
+        start("bash tools/workload.sh", say="and starting it in the background."),
+    ]
     job_id = job.extras.get("job", "")
     ps = yield sh(
         "sleep 1; ps -eo pid,ppid,pcpu,etimes,args --sort=-pcpu | grep '[w]orker.py'",
@@ -750,15 +767,19 @@ def _runaway_playbook(ctx: Ctx) -> Playbook:
         f" ps -o pid,stat,pcpu,args -p {pid}; exit 1; fi",
         say=f"PID {pid} is at {cpu}% CPU; sending it SIGTERM.",
     )
-    log = yield output(job_id, say="Checking the workload's output.")
     if not stop.ok:
         # The worker traps SIGTERM and only stops "after the current unit", which never ends.
-        stop = yield sh(
-            f"kill -KILL {pid}; for i in $(seq 100); do ps -eo args | grep -q '[w]orker.py' || "
-            "break; sleep 0.1; done; ps -eo pid,pcpu,args | grep '[w]orker.py' || "
-            "echo 'no workers left'",
-            say="It traps SIGTERM but never finishes its unit; using SIGKILL.",
-        )
+        log, stop = yield [
+            output(job_id, say=f"PID {pid} survived SIGTERM; checking the workload's output"),
+            sh(
+                f"kill -KILL {pid}; for i in $(seq 100); do ps -eo args | grep -q '[w]orker.py' "
+                "|| break; sleep 0.1; done; ps -eo pid,pcpu,args | grep '[w]orker.py' || "
+                "echo 'no workers left'",
+                say="and escalating to SIGKILL.",
+            ),
+        ]
+    else:
+        log = yield output(job_id, say="Checking the workload's output.")
     state = yield poll(job_id, say="Checking that the workload itself finished.")
     note = (
         "# Incident: runaway worker\n\n"
@@ -920,8 +941,11 @@ def _proxy_playbook(ctx: Ctx) -> Playbook:
         f"Updated {len(fixes)} upstreams ({', '.join(f'{o} -> {n}' for o, n in fixes)}); "
         f"scripts/check_upstreams.py now says: {fixed.stdout.strip()}"
     )
-    diff = yield sh("git diff --stat && git diff -U0 | grep '^[-+] '", say="Reviewing the diff.")
-    n = diff.stdout.count("\n+") if diff.ok else "?"
+    _, diff = yield [
+        sh("git diff --stat", say="Reviewing the diff:"),
+        sh("git diff -U0 | grep '^[-+] '", say="files, then the changed lines."),
+    ]
+    n = diff.stdout.count("\n+") + diff.stdout.startswith("+") if diff.ok else "?"
     yield Reply(f"Checked: only {n} server lines changed; comments and locations are untouched.")
 
 
@@ -1046,8 +1070,10 @@ _SPIKE_V1 = textwrap.dedent(
 
 
 def _spike_playbook(ctx: Ctx) -> Playbook:
-    yield sh("ls -la logs/app; head -3 logs/app/app-1.log", say="Looking at the instance logs.")
-    yield read("logs/deploy.log", say="And the deploy/config events.")
+    yield [
+        sh("ls -la logs/app; head -3 logs/app/app-1.log", say="Looking at the instance logs"),
+        read("logs/deploy.log", say="and the deploy/config events."),
+    ]
     yield write("spike.py", _SPIKE_V1, say="Counting 5xx per minute across instances.")
     run = yield sh("python3 spike.py")
     if not run.ok:
@@ -1075,10 +1101,13 @@ def _spike_playbook(ctx: Ctx) -> Playbook:
         f"Found the spike: {run.stdout.strip()}. Series in out/errors_per_minute.csv, "
         "analysis with supporting lines in out/spike_analysis.md."
     )
-    check = yield sh(
-        "sort -t, -k2 -nr out/errors_per_minute.csv | head -4",
-        say="Checking the busiest error minutes.",
-    )
+    check, _ = yield [
+        sh(
+            "sort -t, -k2 -nr out/errors_per_minute.csv | head -4",
+            say="Checking the busiest error minutes",
+        ),
+        read("out/spike_analysis.md", say="against the written analysis."),
+    ]
     yield Reply(f"Checked the worst minutes (minute, errors, requests):\n{check.stdout.strip()}")
 
 
@@ -1192,8 +1221,10 @@ _HEALTH_V1 = textwrap.dedent(
 
 
 def _health_playbook(ctx: Ctx) -> Playbook:
-    yield read("services/start_all.sh", say="Reading how the services are started.")
-    job = yield start("bash services/start_all.sh", say="Starting the services.")
+    _, job = yield [
+        read("services/start_all.sh", say="Reading how the services are started"),
+        start("bash services/start_all.sh", say="and starting them."),
+    ]
     job_id = job.extras.get("job", "")
     yield write("scripts/healthcheck.py", _HEALTH_V1, say="Writing a PID-and-port health check.")
     run = yield sh("sleep 3; python3 scripts/healthcheck.py")
@@ -1344,11 +1375,13 @@ _DRIFT_V1 = textwrap.dedent(
 
 
 def _drift_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "cat drift_allowlist.txt; diff -r staging/etc/app production/etc/app | head -40",
-        say="Comparing the two trees and reading the allowlist.",
-    )
-    yield read("staging/etc/app/db.conf", say="Checking the file format.")
+    yield [
+        sh(
+            "cat drift_allowlist.txt; diff -r staging/etc/app production/etc/app | head -40",
+            say="Comparing the two trees and reading the allowlist",
+        ),
+        read("staging/etc/app/db.conf", say="and checking the file format."),
+    ]
     yield write("drift.py", _DRIFT_V1, say="Writing the drift report and patch generator.")
     run = yield sh("python3 drift.py")
     res = yield patch(run.stdout, say="Applying the generated patch to staging.")
@@ -1526,8 +1559,10 @@ _AUDIT_V1 = textwrap.dedent(
 
 
 def _audit_playbook(ctx: Ctx) -> Playbook:
-    yield sh("wc -l audit/etc/*; ls -l audit/etc", say="Looking at the snapshot files.")
-    yield read("audit/etc/passwd", 1, 10, say="Checking the passwd format.")
+    yield [
+        sh("wc -l audit/etc/*; ls -l audit/etc", say="Looking at the snapshot files"),
+        read("audit/etc/passwd", 1, 10, say="and the passwd format."),
+    ]
     yield write("audit.py", _AUDIT_V1, say="Writing a read-only audit script.")
     run = yield sh("python3 audit.py")
     if not run.ok:
@@ -1549,11 +1584,11 @@ def _audit_playbook(ctx: Ctx) -> Playbook:
         f"Audit done ({run.stdout.strip()}); the report with severity and offending line "
         "per finding is in out/account_audit.md. The snapshot files were not modified."
     )
-    check = yield sh(
-        "grep -c '^| [A-Z]' out/account_audit.md; git status --short audit/ | wc -l",
-        say="Counting findings and confirming the sources are untouched.",
-    )
-    n, changed = (check.stdout.split() + ["?", "?"])[:2]
+    found, status = yield [
+        sh("grep -c '^| [A-Z]' out/account_audit.md", say="Counting findings"),
+        sh("git status --short audit/ | wc -l", say="and confirming the sources are untouched."),
+    ]
+    n, changed = found.stdout.strip() or "?", status.stdout.strip() or "?"
     yield Reply(f"Checked: {n} findings listed; {changed} source files modified.")
 
 
@@ -1650,13 +1685,15 @@ _SYSCTL_DIFF = textwrap.dedent(
 
 
 def _sysctl_playbook(ctx: Ctx) -> Playbook:
-    seen = yield sh(
-        "cat baseline.json; echo; grep -v '^#' etc/sysctl.d/99-custom.conf | grep -v '^$'",
-        say="Reading the baseline and the effective settings.",
-    )
-    text = seen.stdout
-    baseline = json.loads(text[: text.index("}") + 1]) if "}" in text else {}
-    effective = [ln for ln in text[text.index("}") + 1 :].splitlines() if "=" in ln]
+    base, seen = yield [
+        read("baseline.json", say="Reading the baseline"),
+        sh(
+            "grep -v '^#' etc/sysctl.d/99-custom.conf | grep -v '^$'",
+            say="and the effective settings.",
+        ),
+    ]
+    baseline = json.loads(base.stdout) if base.ok else {}
+    effective = [ln for ln in seen.stdout.splitlines() if "=" in ln]
     keys = {ln.split("=")[0].strip() for ln in effective}
     body = []
     for ln in effective:
@@ -1675,28 +1712,35 @@ def _sysctl_playbook(ctx: Ctx) -> Playbook:
     res = yield patch(hand, say="Writing the diff by hand from the effective settings.")
     if not res.ok:
         # The hand-written hunk skipped the comment lines, so its context matches nothing.
-        yield read(
-            "etc/sysctl.d/99-custom.conf",
-            say="The hunk did not match; reading the full file with its comments.",
-        )
-        yield write(
-            "scripts/sysctl_diff.py",
-            _SYSCTL_DIFF,
-            say="Generating the diff from the real file instead.",
-        )
+        # Generating the diff from the real file is the fix whatever the file holds, so the
+        # generator is written while the full file is read.
+        yield [
+            read(
+                "etc/sysctl.d/99-custom.conf",
+                say="The hunk did not match the real file; reading it with its comments",
+            ),
+            write(
+                "scripts/sysctl_diff.py",
+                _SYSCTL_DIFF,
+                say="and writing a generator that diffs the real file instead.",
+            ),
+        ]
         gen = yield sh("python3 scripts/sysctl_diff.py")
         res = yield patch(gen.stdout, say="Applying the generated diff.")
     yield Reply(
         f"Applied the baseline ({res.stdout.strip()}); the patch is saved in "
         "out/sysctl.diff for review, and the local tuning lines are untouched."
     )
-    check = yield sh(
-        "git diff --stat; python3 -c \"import json,re; b=json.load(open('baseline.json'));"
-        " c=dict(re.findall(r'^([\\w.]+) = (\\S+)', open('etc/sysctl.d/99-custom.conf')"
-        ".read(), re.M)); print(sum(c.get(k)==v for k,v in b.items()), 'of', len(b), "
-        "'baseline keys set')\"",
-        say="Verifying every baseline key.",
-    )
+    _, check = yield [
+        sh("git diff --stat", say="Looking at what changed"),
+        sh(
+            "python3 -c \"import json,re; b=json.load(open('baseline.json'));"
+            " c=dict(re.findall(r'^([\\w.]+) = (\\S+)', open('etc/sysctl.d/99-custom.conf')"
+            ".read(), re.M)); print(sum(c.get(k)==v for k,v in b.items()), 'of', len(b), "
+            "'baseline keys set')\"",
+            say="and verifying every baseline key.",
+        ),
+    ]
     yield Reply(f"Checked: {check.stdout.strip().splitlines()[-1] if check.ok else '?'}.")
 
 
@@ -1809,15 +1853,20 @@ def _port_playbook(ctx: Ctx) -> Playbook:
     old = re.search(r"127\.0\.0\.1:(\d+): .*in use", log.stdout)
     old_port = old.group(1) if old else str(lo)
     free = next(p for p in range(lo, hi + 1) if p not in listening | reserved)
+    stop_old = kill(job_id, say="Stopping the old job to restart both cleanly.")
     if not probe.ok:
         # Both configs say the same port; metrics bound it first, so admin died at startup.
-        yield edit(
-            "services/admin.conf",
-            f"port = {old_port}",
-            f"port = {free}",
-            say=f"Port {old_port} is taken by metrics; moving admin to free port {free}.",
-        )
-    yield kill(job_id, say="Stopping the old job to restart both cleanly.")
+        yield [
+            edit(
+                "services/admin.conf",
+                f"port = {old_port}",
+                f"port = {free}",
+                say=f"Port {old_port} is taken by metrics; moving admin to free port {free}.",
+            ),
+            stop_old,
+        ]
+    else:
+        yield stop_old
     job = yield start(_BOTH, say="Restarting both services.")
     job_id = job.extras.get("job", "")
     evidence = next((ln for ln in log.stdout.splitlines() if "in use" in ln), "n/a")
@@ -1933,8 +1982,10 @@ def _leak_fixture(rng: random.Random) -> tuple[Fixture, dict]:
 
 
 def _leak_playbook(ctx: Ctx) -> Playbook:
-    yield read("svc/leaky.py", say="Reading the service loop.")
-    job = yield start("python3 svc/leaky.py", say="Starting the service in the background.")
+    _, job = yield [
+        read("svc/leaky.py", say="Reading the service loop"),
+        start("python3 svc/leaky.py", say="and starting it in the background."),
+    ]
     job_id, job_pid = job.extras.get("job", ""), job.extras.get("pid")
     yield write("sample_rss.py", _SAMPLER, say="Writing a /proc sampler with a linear fit.")
     run = yield sh(
@@ -1949,20 +2000,22 @@ def _leak_playbook(ctx: Ctx) -> Playbook:
             timeout_s=15,
             say="pgrep matched my own shell too; using the job's PID directly.",
         )
-    yield kill(job_id, say="Sampling done; stopping the service.")
     stats = dict(kv.split("=") for kv in run.stdout.split()) if run.ok else {}
     slope = float(stats.get("slope_kb_per_s", 0))
     verdict = "LEAK" if slope > 50 else "no leak"
-    yield write(
-        "out/memory_verdict.md",
-        f"# Memory verdict for svc/leaky.py: {verdict}\n\n"
-        f"- {stats.get('samples')} RSS samples, one every 0.1 s (out/rss_samples.csv)\n"
-        f"- RSS went from {stats.get('first_kb')} KB to {stats.get('last_kb')} KB\n"
-        f"- Linear trend: {slope:.1f} KB/s ({slope * 60 / 1024:.1f} MB/min)\n"
-        "- Cause: CACHE in handle() stores every response and never evicts; growth is linear "
-        "and unbounded, so this is a leak.\n",
-        say="Writing the verdict.",
-    )
+    yield [
+        kill(job_id, say="Sampling done; stopping the service"),
+        write(
+            "out/memory_verdict.md",
+            f"# Memory verdict for svc/leaky.py: {verdict}\n\n"
+            f"- {stats.get('samples')} RSS samples, one every 0.1 s (out/rss_samples.csv)\n"
+            f"- RSS went from {stats.get('first_kb')} KB to {stats.get('last_kb')} KB\n"
+            f"- Linear trend: {slope:.1f} KB/s ({slope * 60 / 1024:.1f} MB/min)\n"
+            "- Cause: CACHE in handle() stores every response and never evicts; growth is "
+            "linear and unbounded, so this is a leak.\n",
+            say="and writing the verdict.",
+        ),
+    ]
     yield Reply(
         f"Verdict: {verdict}. RSS grew at {slope:.1f} KB/s ({run.stdout.strip()}); "
         "samples in out/rss_samples.csv, verdict in out/memory_verdict.md. The service "

@@ -194,11 +194,10 @@ def _product_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 scrape_products.py")
     yield Reply(f"Scraped the catalog into out/products.csv: {run.stdout.strip()}.")
-    check = yield sh(
-        "head -4 out/products.csv; tail -n +2 out/products.csv | cut -d, -f1 | sort -c "
-        "&& echo 'sorted by SKU'",
-        say="Checking the header and the SKU order.",
-    )
+    _, check = yield [
+        sh("head -4 out/products.csv", say="Checking the header and the SKU order."),
+        sh("tail -n +2 out/products.csv | cut -d, -f1 | sort -c && echo 'sorted by SKU'"),
+    ]
     order = "sorted by SKU" if "sorted by SKU" in check.stdout else "not yet sorted"
     yield Reply(
         f"Checked: one row per product, prices as decimals, originals only on sale items, {order}."
@@ -599,12 +598,14 @@ def _quarterly_playbook(ctx: Ctx) -> Playbook:
     yield Reply(
         f"Extracted the quarterly tables into out/quarterly_results.csv: {run.stdout.strip()}."
     )
-    check = yield sh(
-        "head -5 out/quarterly_results.csv; "
-        "awk -F, 'NR > 1 && $NF !~ /^-?[0-9]+$/' out/quarterly_results.csv | wc -l; "
-        "awk -F, 'NR > 1 && $NF < 0' out/quarterly_results.csv | wc -l",
-        say="Checking for leftover footnote markers and the negative values.",
-    )
+    _, check = yield [
+        read("out/quarterly_results.csv", 1, 5, say="Looking at the head of the CSV"),
+        sh(
+            "awk -F, 'NR > 1 && $NF !~ /^-?[0-9]+$/' out/quarterly_results.csv | wc -l; "
+            "awk -F, 'NR > 1 && $NF < 0' out/quarterly_results.csv | wc -l",
+            say="and checking for leftover footnote markers and the negative values.",
+        ),
+    ]
     counts = check.stdout.strip().splitlines()[-2:] if check.stdout else ["?", "?"]
     yield Reply(
         f"Checked: long format (metric, quarter, value); {counts[0]} values are non-numeric "
@@ -741,16 +742,18 @@ _CRAWL_V1 = textwrap.dedent(
 
 
 def _sitemap_playbook(ctx: Ctx) -> Playbook:
-    server = yield start(
-        "python3 -m http.server 8000 --bind 127.0.0.1 --directory site",
-        say="Serving site/ on 127.0.0.1:8000 in the background.",
-    )
+    server, _ = yield [
+        start(
+            "python3 -m http.server 8000 --bind 127.0.0.1 --directory site",
+            say="Serving site/ on 127.0.0.1:8000 in the background.",
+        ),
+        sh(
+            "find site -name '*.html' | sort; "
+            "curl -sS --retry 5 --retry-connrefused http://127.0.0.1:8000/index.html | grep href",
+            say="Listing the pages on disk and fetching the index through the server.",
+        ),
+    ]
     job = server.extras.get("job", "job1")
-    yield sh(
-        "find site -name '*.html' | sort; "
-        "curl -sS --retry 5 --retry-connrefused http://127.0.0.1:8000/index.html | grep href",
-        say="Listing the pages on disk and fetching the index through the server.",
-    )
     yield write(
         "crawl.py", _CRAWL_V1, say="Writing a breadth-first crawler that shells out to curl."
     )
@@ -981,16 +984,18 @@ def _blog_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 index_blog.py")
     yield Reply(f"Built out/blog_index.json: {run.stdout.strip()}.")
-    check = yield sh(
-        "jq -r '.[] | select(.conflicts | length > 0) | \"\\(.file): \\(.conflicts[0])\"' "
-        "out/blog_index.json; jq -r '.[].date' out/blog_index.json "
-        "| awk '!/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/' | wc -l",
-        say="Listing the conflicts and checking every date is ISO.",
-    )
-    lines = check.stdout.strip().splitlines()
+    conflicts, dates = yield [
+        sh(
+            "jq -r '.[] | select(.conflicts | length > 0) | \"\\(.file): \\(.conflicts[0])\"' "
+            "out/blog_index.json",
+            say="Listing the conflicts and checking every date is ISO.",
+        ),
+        sh("jq -r '.[].date' out/blog_index.json | awk '!/^[0-9]{4}-[0-9]{2}-[0-9]{2}$/' | wc -l"),
+    ]
+    n_conflicts = len(conflicts.stdout.strip().splitlines()) if conflicts.ok else "?"
     yield Reply(
-        f"Checked: {len(lines) - 1} posts have a meta/JSON-LD date conflict (noted in their "
-        f"entries; JSON-LD's date is used), and {lines[-1] if lines else '?'} dates are non-ISO."
+        f"Checked: {n_conflicts} posts have a meta/JSON-LD date conflict (noted in their "
+        f"entries; JSON-LD's date is used), and {dates.stdout.strip() or '?'} dates are non-ISO."
     )
 
 
@@ -1188,11 +1193,13 @@ def _prices_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 diff_prices.py")
     yield Reply(f"Compared the two snapshots into out/price_changes.csv: {run.stdout.strip()}.")
-    check = yield sh(
-        "grep -E ',(new|discontinued)$' out/price_changes.csv; "
-        "sort -t, -k5 -g out/price_changes.csv | tail -2",
-        say="Looking at added and dropped plans and the biggest increases.",
-    )
+    check, _ = yield [
+        sh(
+            "grep -E ',(new|discontinued)$' out/price_changes.csv",
+            say="Looking at added and dropped plans and the biggest increases.",
+        ),
+        sh("sort -t, -k5 -g out/price_changes.csv | tail -2"),
+    ]
     rows = [ln.split(",") for ln in check.stdout.splitlines()]
     flagged = [f"{r[0]} {r[1]} ({r[-1]})" for r in rows if r[-1] in ("new", "discontinued")]
     yield Reply(
@@ -1447,12 +1454,14 @@ def _jobs_fixture(rng: random.Random) -> tuple[Fixture, dict]:
 
 
 def _jobs_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "ls scraper site/jobs tests; grep -c '<article' site/jobs/*.html; "
-        "grep -m2 -A4 '<article' site/jobs/page-1.html",
-        say="Looking at the new job board markup.",
-    )
-    yield read("scraper/jobs_scraper.py", say="Reading the scraper.")
+    yield [
+        sh(
+            "ls scraper site/jobs tests; grep -c '<article' site/jobs/*.html; "
+            "grep -m2 -A4 '<article' site/jobs/page-1.html",
+            say="Looking at the new job board markup.",
+        ),
+        read("scraper/jobs_scraper.py", say="Reading the scraper."),
+    ]
     yield patch(
         _JOBS_PATCH, say='Rewriting the parser for <article class="job-card"> data attributes.'
     )
@@ -1470,12 +1479,11 @@ def _jobs_playbook(ctx: Ctx) -> Playbook:
         )
     written = test.stdout.strip().splitlines()[-1] if test.stdout.strip() else "done"
     yield Reply(f"Fixed the scraper for the card markup; the tests pass and {written}.")
-    check = yield sh(
-        'jq length out/jobs.json; jq -r \'.[] | select(.posted == "" or .title == "")\' '
-        "out/jobs.json | wc -l",
-        say="Checking the output file.",
-    )
-    nums = check.stdout.split()
+    total, empty = yield [
+        sh("jq length out/jobs.json", say="Checking the output file."),
+        sh('jq -r \'.[] | select(.posted == "" or .title == "")\' out/jobs.json | wc -l'),
+    ]
+    nums = total.stdout.split()[:1] + empty.stdout.split()[-1:]
     yield Reply(
         f"Checked: out/jobs.json holds {nums[0] if nums else '?'} listings and "
         f"{nums[-1] if nums else '?'} have an empty title or date."
@@ -1688,10 +1696,10 @@ def _contacts_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 extract_contacts.py")
     yield Reply(f"Wrote out/contacts.csv: {run.stdout.strip()}.")
-    check = yield sh(
-        "grep 'Weiß\\|Krämer' out/contacts.csv; awk -F, 'NR > 1 && $NF != \"\"' out/contacts.csv",
-        say="Checking the accented names and the flagged rows.",
-    )
+    _, check = yield [
+        sh("grep 'Weiß\\|Krämer' out/contacts.csv", say="Checking the accented names"),
+        sh("awk -F, 'NR > 1 && $NF != \"\"' out/contacts.csv", say="and the flagged rows."),
+    ]
     flagged = [ln.split(",")[0] for ln in check.stdout.splitlines() if "not normalised" in ln]
     yield Reply(
         f"Checked: the Berlin names decode correctly, every person appears once, and "
@@ -1843,11 +1851,13 @@ _LISTINGS_V1 = textwrap.dedent(
 
 
 def _listings_playbook(ctx: Ctx) -> Playbook:
-    yield sh(
-        "ls site/listings; grep -c 'class=\"listing\"' site/listings/*.html",
-        say="Let me see the listing pages.",
-    )
-    yield read("site/listings/page-1.html", say="Reading the first page.")
+    yield [
+        sh(
+            "ls site/listings; grep -c 'class=\"listing\"' site/listings/*.html",
+            say="Let me see the listing pages,",
+        ),
+        read("site/listings/page-1.html", say="and read the first one."),
+    ]
     yield write("collect.py", _LISTINGS_V1, say="Writing a collector that follows rel=next.")
     run = yield sh("python3 collect.py", timeout_s=2)
     if not run.ok:
@@ -1862,11 +1872,11 @@ def _listings_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 collect.py", timeout_s=10)
     yield Reply(f"Collected the listings into out/listings.jsonl: {run.stdout.strip()}.")
-    check = yield sh(
-        "wc -l < out/listings.jsonl; jq -r .id out/listings.jsonl | sort | uniq -d | wc -l",
-        say="Counting lines and duplicate ids.",
-    )
-    nums = check.stdout.split()
+    lines, dupes = yield [
+        sh("wc -l < out/listings.jsonl", say="Counting lines and duplicate ids."),
+        sh("jq -r .id out/listings.jsonl | sort | uniq -d | wc -l"),
+    ]
+    nums = lines.stdout.split()[:1] + dupes.stdout.split()[-1:]
     yield Reply(
         f"Checked: {nums[0] if nums else '?'} listings, {nums[-1] if nums else '?'} duplicate ids, "
         "matching the total stated on page 1."
@@ -2003,18 +2013,21 @@ _ROBOTS_CRAWLER_V1 = textwrap.dedent(
 
 
 def _robots_playbook(ctx: Ctx) -> Playbook:
-    server = yield start(
-        "mkdir -p out && python3 -u -m http.server 8000 --bind 127.0.0.1 --directory site 2>&1 "
-        "| tee out/server.log",
-        say="Serving site/ locally in the background, keeping its access log.",
-    )
+    server, _ = yield [
+        start(
+            "mkdir -p out && python3 -u -m http.server 8000 --bind 127.0.0.1 --directory site "
+            "2>&1 | tee out/server.log",
+            say="Serving site/ locally in the background, keeping its access log.",
+        ),
+        sh(
+            "cat site/robots.txt; find site -type f | sort; for i in $(seq 50); do "
+            "curl -s -o /dev/null http://127.0.0.1:8000/robots.txt && break; sleep 0.1; done; "
+            "curl -sS -o /dev/null -w 'robots.txt: HTTP %{http_code}\\n' "
+            "http://127.0.0.1:8000/robots.txt",
+            say="Reading the robots rules and checking the server answers.",
+        ),
+    ]
     job = server.extras.get("job", "job1")
-    yield sh(
-        "cat site/robots.txt; find site -type f | sort; for i in $(seq 50); do "
-        "curl -s -o /dev/null http://127.0.0.1:8000/robots.txt && break; sleep 0.1; done; "
-        "curl -sS -o /dev/null -w 'robots.txt: HTTP %{http_code}\\n' http://127.0.0.1:8000/robots.txt",
-        say="Reading the robots rules and checking the server answers.",
-    )
     yield write("scripts/crawl.py", _ROBOTS_CRAWLER_V1, say="Writing a robots-aware crawler.")
     run = yield sh("python3 scripts/crawl.py", timeout_s=90)
     if not run.ok:
@@ -2042,10 +2055,12 @@ def _robots_playbook(ctx: Ctx) -> Playbook:
         run = yield sh("python3 scripts/crawl.py", timeout_s=90)
     yield kill(job, say="Stopping the server.")
     yield Reply(f"Crawled the local site politely: {run.stdout.strip()}. Log: out/crawl_log.csv.")
-    log = yield output(job, say="Checking the server's access log for disallowed paths.")
+    log, _ = yield [
+        output(job, say="Checking the server's access log for disallowed paths."),
+        read("out/crawl_log.csv", say="And the crawler's own log with its timestamps."),
+    ]
     hits = sum("GET /" in ln for ln in log.stdout.splitlines())
     bad = sum(("/private/" in ln or "/drafts/" in ln) for ln in log.stdout.splitlines())
-    yield read("out/crawl_log.csv", say="And the crawler's own log with its timestamps.")
     yield Reply(
         f"Checked: the server saw {hits} requests, {bad} of them under /private/ or /drafts/; "
         "the log's request times are at least 0.2 s apart, and the server is stopped."
@@ -2286,15 +2301,20 @@ def _docs_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 to_markdown.py")
     yield Reply(f"Converted the docs: {run.stdout.strip()}, with fenced code and .md links.")
-    check = yield sh(
-        "ls docs_md; grep -c '^```' docs_md/*.md | head -3; "
-        "grep -l 'On this page\\|Skip to content' docs_md/*.md | wc -l; "
-        "grep -o '([a-z]*\\.html[^)]*)' docs_md/*.md | wc -l",
-        say="Checking fences, leftover chrome and unrewritten links.",
-    )
-    lines = check.stdout.strip().splitlines()
+    files, leftovers = yield [
+        sh(
+            "ls docs_md; grep -c '^```' docs_md/*.md | head -3",
+            say="Checking fences, leftover chrome and unrewritten links.",
+        ),
+        sh(
+            "grep -l 'On this page\\|Skip to content' docs_md/*.md | wc -l; "
+            "grep -o '([a-z]*\\.html[^)]*)' docs_md/*.md | wc -l"
+        ),
+    ]
+    names = files.stdout.strip().splitlines()
+    lines = leftovers.stdout.strip().splitlines()
     yield Reply(
-        f"Checked: {len([ln for ln in lines if ln.endswith('.md')])} Markdown files; "
+        f"Checked: {len([ln for ln in names if ln.endswith('.md')])} Markdown files; "
         f"{lines[-2] if len(lines) > 1 else '?'} still contain navigation chrome and "
         f"{lines[-1] if lines else '?'} internal links still point at .html."
     )
@@ -2464,12 +2484,14 @@ def _forms_playbook(ctx: Ctx) -> Playbook:
         )
         run = yield sh("python3 audit_forms.py")
     yield Reply(f"Inventoried the forms into out/forms.json: {run.stdout.strip()}.")
-    check = yield sh(
-        "jq -r '.[] | \"\\(.method) \\(.page) \\(.action) token=\\(.has_csrf_token)\"' "
-        "out/forms.json; "
-        "cat out/csrf_findings.md",
-        say="Reviewing the inventory and the findings.",
-    )
+    check, _ = yield [
+        sh(
+            "jq -r '.[] | \"\\(.method) \\(.page) \\(.action) token=\\(.has_csrf_token)\"' "
+            "out/forms.json",
+            say="Reviewing the inventory and the findings.",
+        ),
+        read("out/csrf_findings.md"),
+    ]
     missing = [ln.split()[1] for ln in check.stdout.splitlines() if ln.endswith("token=false")
                and ln.startswith("POST")]  # fmt: skip
     yield Reply(
@@ -2618,11 +2640,11 @@ _FETCH_V1 = textwrap.dedent(
 
 
 def _api_playbook(ctx: Ctx) -> Playbook:
-    server = yield start(
-        "python3 mockapi/server.py 8100", say="Starting the mock API in the background."
-    )
+    server, _ = yield [
+        start("python3 mockapi/server.py 8100", say="Starting the mock API in the background."),
+        read("mockapi/server.py", 1, 8, say="Reading the API's docstring meanwhile."),
+    ]
     job = server.extras.get("job", "job1")
-    yield read("mockapi/server.py", 1, 8, say="Reading the API's docstring.")
     yield sh(
         "curl -sS --retry 5 --retry-connrefused "
         "'http://127.0.0.1:8100/api/events?limit=2' | jq -c .",
