@@ -78,14 +78,14 @@ class DialoguesConfig(Config):
         default=10, ge=0, le=100_000, description="Intents simulated per date|domain partition."
     )
     seed: int = Field(default=0, ge=0, description="Fixes which intents each date takes.")
-    concurrency: int = Field(default=2, ge=1, le=64, description="Dialogues run in parallel.")
+    concurrency: int = Field(default=4, ge=1, le=64, description="Dialogues run in parallel.")
     max_user_turns: int = Field(
         default=23, ge=1, le=200, description="Turn cap; dialogues reaching it are discarded."
     )
 
 
 class ExecutedTracesConfig(Config):
-    concurrency: int = Field(default=2, ge=1, le=64, description="Replays run in parallel.")
+    concurrency: int = Field(default=4, ge=1, le=64, description="Replays run in parallel.")
 
 
 class DialogueTargets(Config):

@@ -130,3 +130,16 @@ def test_docker_unavailable_says_how_to_start_it(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     with pytest.raises(SandboxInfraError, match="Start Docker"):
         SandboxResource(label=LABEL).manager()
+
+
+def test_dialogues_reaching_the_turn_cap_are_discarded_and_counted(sandbox, tax):
+    import polars as pl
+
+    from ise_dagster.stages.dialogues import simulate_partition
+
+    intents = pl.DataFrame([_intent(tax)]).with_columns(pl.lit("int-cap").alias("intent_id"))
+    frame, counts = simulate_partition(intents, "2026-11-24", tax, sandbox,
+                                       DialogueSettings(max_user_turns=1),
+                                       progress=lambda m: None)  # fmt: skip
+    assert frame.height == 0
+    assert counts == {"turn_cap": 1}

@@ -1986,7 +1986,7 @@ def _leak_playbook(ctx: Ctx) -> Playbook:
         read("svc/leaky.py", say="Reading the service loop"),
         start("python3 svc/leaky.py", say="and starting it in the background."),
     ]
-    job_id, job_pid = job.extras.get("job", ""), job.extras.get("pid")
+    job_id = job.extras.get("job", "")
     yield write("sample_rss.py", _SAMPLER, say="Writing a /proc sampler with a linear fit.")
     run = yield sh(
         'PID=$(pgrep -f leaky.py); python3 sample_rss.py "$PID" 3',
@@ -1995,10 +1995,12 @@ def _leak_playbook(ctx: Ctx) -> Playbook:
     )
     if not run.ok:
         # pgrep -f also matches this very shell, whose command line contains 'leaky.py'.
+        # A bracketed pattern does not match its own command line. (The job's PID would work
+        # too, but a PID baked into the call would not survive Stage 3's replay.)
         run = yield sh(
-            f"python3 sample_rss.py {job_pid} 3",
+            "python3 sample_rss.py \"$(pgrep -f 'svc/[l]eaky[.]py')\" 3",
             timeout_s=15,
-            say="pgrep matched my own shell too; using the job's PID directly.",
+            say="pgrep matched my own shell too; using a pattern that cannot match itself.",
         )
     stats = dict(kv.split("=") for kv in run.stdout.split()) if run.ok else {}
     slope = float(stats.get("slope_kb_per_s", 0))
