@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from ise_dagster.sandbox import SandboxResource, ToolResult, Workspace, docker_client, sweep
+from ise_dagster.sandbox import SandboxResource, ToolResult, Workspace, sweep
+from ise_dagster_tests.helpers import require_docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -36,12 +37,7 @@ CONFIG = dict(
 
 
 def _docker_or_skip():
-    try:
-        return docker_client()
-    except Exception as exc:
-        if os.environ.get("CI"):  # CI has an engine: a missing one is a failure, not a skip
-            raise
-        pytest.skip(f"no Docker engine: {exc}")
+    return require_docker()
 
 
 @pytest.fixture(scope="session")

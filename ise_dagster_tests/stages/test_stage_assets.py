@@ -19,6 +19,7 @@ from ise_dagster.checks import traces as trace_checks
 from ise_dagster.io.parquet import ParquetIOManager
 from ise_dagster.resources import EmbedderResource, GeneratorResource, TaxonomyResource
 from ise_dagster.sandbox import SandboxResource, docker_client
+from ise_dagster_tests.helpers import require_docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 LABEL = "ise.sandbox.test-assets"
@@ -52,12 +53,7 @@ def _run_config(n=4):
 
 @pytest.fixture(scope="module", autouse=True)
 def engine():
-    try:
-        docker_client()
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Docker engine: {exc}")
+    require_docker()
     yield
     assert docker_client().api.containers(all=True, filters={"label": LABEL}) == []
 

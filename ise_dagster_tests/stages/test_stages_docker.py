@@ -2,7 +2,6 @@
 
 import dataclasses
 import json
-import os
 
 import pytest
 
@@ -12,6 +11,7 @@ from ise_dagster.stages.dialogues import DialogueSettings, simulate
 from ise_dagster.stages.traces import replay
 from ise_dagster.tasklib import Fixture, recipe_for
 from ise_dagster.taxonomy import load_taxonomy
+from ise_dagster_tests.helpers import require_docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 LABEL = "ise.sandbox.test-stages"
@@ -20,12 +20,7 @@ TASK = "fileio-merge-csv-exports"
 
 @pytest.fixture(scope="module")
 def sandbox():
-    try:
-        docker_client()
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Docker engine: {exc}")
+    require_docker()
     res = SandboxResource(label=LABEL)
     yield res
     res.close()

@@ -1,14 +1,13 @@
 """Every recipe, run for real in the sandbox: the fixture builds, the verifier rejects the
 untouched fixture, the playbook hits its failure, recovers, and the verifier accepts."""
 
-import os
-
 import pytest
 
-from ise_dagster.sandbox import AGENT_TOOLS, SandboxResource, docker_client
+from ise_dagster.sandbox import AGENT_TOOLS, SandboxResource
 from ise_dagster.tasklib import recipes
 from ise_dagster.tasklib.runner import build_fixture, drive, seed_task, verify
 from ise_dagster.taxonomy import load_taxonomy
+from ise_dagster_tests.helpers import require_docker
 
 LABEL = "ise.sandbox.test-recipes"
 RECIPES = sorted(recipes().values(), key=lambda r: r.task_id)
@@ -16,12 +15,7 @@ RECIPES = sorted(recipes().values(), key=lambda r: r.task_id)
 
 @pytest.fixture(scope="module")
 def sandbox():
-    try:
-        docker_client()
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no Docker engine: {exc}")
+    require_docker()
     res = SandboxResource(label=LABEL)
     yield res
     res.close()
