@@ -10,8 +10,8 @@ PAPER_VENDI_MPNET = 61.57
 # Cosine above which two intents count as near-duplicates. With wordllama-256 embeddings,
 # 0.95 catches requests that share most tasks and the same voice; see BENCHMARKS.md.
 NEAR_DUP_THRESHOLD = 0.95
-# Vendi floors for wordllama-256 (measured: about 12.5 at n=60, 22.5 at n=4,396 per domain,
-# 31 over the full pool). A writer that repeats itself scores 1-3.
+# Vendi floors for wordllama-256 (measured: about 14.7 at n=60, 25.6 at n=4,396 per domain,
+# 36.9 over the full pool). A writer that repeats itself scores 1-3.
 MIN_PARTITION_VENDI = 10.0
 MIN_POOL_VENDI = 25.0
 
