@@ -80,7 +80,7 @@ class DialoguesConfig(Config):
     seed: int = Field(default=0, ge=0, description="Fixes which intents each date takes.")
     concurrency: int = Field(default=4, ge=1, le=64, description="Dialogues run in parallel.")
     max_user_turns: int = Field(
-        default=23, ge=1, le=200, description="Turn cap; dialogues reaching it are discarded."
+        default=23, ge=1, le=200, description="Turn cap; dialogues needing more are discarded."
     )
 
 

@@ -1,7 +1,5 @@
 """Stage 2 and 3 assets: `dialogues` and `executed_traces`, by date|domain."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import polars as pl
 from dagster import (
     AssetExecutionContext,
@@ -21,7 +19,7 @@ from ise_dagster.partitions import START_DATE, date_domain_partitions
 from ise_dagster.resources import GeneratorResource, TaxonomyResource
 from ise_dagster.sandbox import SandboxResource
 from ise_dagster.stages.dialogues import DialogueSettings, select_intents, simulate_partition
-from ise_dagster.stages.traces import replay
+from ise_dagster.stages.traces import replay_partition
 
 # Sandbox and model failures are transient far more often than not: retry the step.
 TRANSIENT_RETRY = RetryPolicy(
@@ -111,8 +109,7 @@ def executed_traces(
     labeled ok / failed / recovered and each trajectory verified / failed / non_reproducible."""
     todo = dialogues.filter(status="completed").to_dicts()
     context.log.info(f"replaying {len(todo)} dialogues")
-    with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
-        rows = list(pool.map(lambda d: replay(d, sandbox), todo))
+    rows = replay_partition(todo, sandbox, config.concurrency)
     frame = pl.DataFrame(rows, schema=schemas.EXECUTED_TRACES)
     labels = dict(frame["label"].value_counts().iter_rows()) if frame.height else {}
     return Output(

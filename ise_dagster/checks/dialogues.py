@@ -17,12 +17,16 @@ def _completed(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.filter(status="completed")
 
 
-def near_target(values: list[float], target: float, rel_tol: float) -> tuple[bool, dict]:
-    """Is the mean within rel_tol of target, allowing three standard errors on small samples?"""
+def near_target(
+    values: list[float], target: float, rel_tol: float, se: float | None = None
+) -> tuple[bool, dict]:
+    """Is the mean within rel_tol of target, allowing three standard errors on small samples?
+    `se` overrides the sample's own standard error (e.g. a binomial one for shares)."""
     if not values:
         return False, {"n": 0, "reason": "no completed dialogues"}
     mean = statistics.fmean(values)
-    se = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
+    if se is None:
+        se = statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else 0.0
     allowed = max(rel_tol * abs(target), 3 * se)
     return abs(mean - target) <= allowed, {
         "n": len(values),
@@ -65,7 +69,11 @@ def user_turns_median(config: DialogueTargets, dialogues: pl.DataFrame) -> Asset
 def user_turns_share_6_to_10(config: DialogueTargets, dialogues: pl.DataFrame) -> AssetCheckResult:
     turns = _completed(dialogues)["user_turns"].to_list()
     inside = [float(6 <= t <= 10) for t in turns]
-    passed, meta = near_target(inside, config.share_6_to_10, config.rel_tolerance)
+    p = config.share_6_to_10
+    # A share of a small sample is often exactly 1.0, whose sample deviation is 0: use the
+    # binomial standard error at the target instead.
+    se = (p * (1 - p) / len(turns)) ** 0.5 if turns else 0.0
+    passed, meta = near_target(inside, p, config.rel_tolerance, se)
     return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.WARN, metadata=meta)
 
 

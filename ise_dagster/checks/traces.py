@@ -1,7 +1,7 @@
 """Partition-aware checks on `executed_traces`: is the data really execution-grounded?"""
 
 import polars as pl
-from dagster import AssetCheckResult, AssetIn, asset_check
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, asset_check
 
 from ise_dagster.assets.dialogues import executed_traces
 from ise_dagster.config import TraceTargets
@@ -43,6 +43,7 @@ def _rate(frame: pl.DataFrame, expr: pl.Expr) -> float:
 def reproducible_rate(config: TraceTargets, executed_traces: pl.DataFrame) -> AssetCheckResult:
     rate = _rate(executed_traces, pl.col("label") != "non_reproducible")
     return AssetCheckResult(
+        severity=AssetCheckSeverity.WARN,
         passed=executed_traces.height > 0 and rate >= config.min_reproducible_rate,
         metadata={"rate": rate, "min": config.min_reproducible_rate, "n": executed_traces.height},
     )
@@ -52,6 +53,7 @@ def reproducible_rate(config: TraceTargets, executed_traces: pl.DataFrame) -> As
 def verified_success_rate(config: TraceTargets, executed_traces: pl.DataFrame) -> AssetCheckResult:
     rate = _rate(executed_traces, pl.col("label") == "verified")
     return AssetCheckResult(
+        severity=AssetCheckSeverity.WARN,
         passed=executed_traces.height > 0 and rate >= config.min_verified_rate,
         metadata={"rate": rate, "min": config.min_verified_rate, "n": executed_traces.height},
     )
@@ -63,6 +65,7 @@ def failure_recovery_present(
 ) -> AssetCheckResult:
     share = _rate(executed_traces, pl.col("n_recovered") > 0)
     return AssetCheckResult(
+        severity=AssetCheckSeverity.WARN,
         passed=executed_traces.height > 0 and share >= config.min_recovery_share,
         metadata={
             "share_with_recovery": share,

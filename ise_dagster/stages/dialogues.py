@@ -37,7 +37,7 @@ MAX_TOOL_OUTPUT = 4000  # characters of stdout/stderr kept in a tool message
 
 _DRIFT = re.compile(
     r"^\s*(I ran|I've (run|updated|fixed|written|created)|Here is what I did|Checked:|"
-    r"Done[.:]|Exit code|Traceback)|```|\[exit \d+\]",
+    r"Done[.:]|Exit code:?\s*-?\d+|Traceback)|```|\[exit \d+\]",
     re.I | re.M,
 )
 
@@ -110,14 +110,16 @@ def tool_content(result: ToolResult) -> str:
         body["error"] = result.error
     if result.timed_out:
         body["timed_out"] = True
-    if result.extras.get("job"):
-        body["job"] = result.extras["job"]
+    # Background-job facts the agent acts on (is it running, how did it exit).
+    for key in ("job", "pid", "running", "job_exit_code"):
+        if result.extras.get(key) is not None:
+            body[key] = result.extras[key]
     return json.dumps(body, ensure_ascii=False)
 
 
 @dataclass
 class DialogueSettings:
-    max_user_turns: int = 23  # the paper's longest dialogue; reaching it discards the dialogue
+    max_user_turns: int = 23  # the paper's longest dialogue; needing more discards it
     infra_retries: int = 2
 
 
@@ -151,8 +153,6 @@ def simulate(
                 try:
                     contexts = [seed_task(ws, r, s) for r, s in zip(recipes, seeds, strict=True)]
                 except FixtureError as e:
-                    if not ws.alive:
-                        raise SandboxInfraError(str(e)) from e
                     return {**base, "status": "fixture_error", "error": str(e),
                             "fixture_seeds": seeds, "attempts": attempt}  # fmt: skip
 
@@ -298,10 +298,15 @@ def simulate_partition(
             pool.submit(simulate, i, date, taxonomy, sandbox, settings, user_factory, agent_factory)
             for i in todo
         ]
-        for k, future in enumerate(as_completed(futures), 1):
-            rows.append(future.result())
-            if k % 10 == 0 or k == len(futures):
-                progress(f"dialogues {date}: {k}/{len(futures)} simulated")
+        try:
+            for k, future in enumerate(as_completed(futures), 1):
+                rows.append(future.result())
+                if k % 10 == 0 or k == len(futures):
+                    progress(f"dialogues {date}: {k}/{len(futures)} simulated")
+        except BaseException:
+            # Fail fast: the step is retried whole, so finishing the rest would be wasted.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     order = {i["intent_id"]: k for k, i in enumerate(todo)}
     rows.sort(key=lambda r: order[r["intent_ids"][0]])
     counts = Counter(r["status"] for r in rows)

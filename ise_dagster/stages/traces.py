@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ise_dagster.sandbox import SandboxInfraError, SandboxResource, ToolResult
@@ -97,6 +98,19 @@ def replay(dialogue: dict[str, Any], sandbox: SandboxResource, infra_retries: in
     raise SandboxInfraError(
         f"{dialogue['trajectory_id']}: sandbox failed {infra_retries + 1} times: {last_error}"
     )
+
+
+def replay_partition(
+    dialogues: list[dict[str, Any]], sandbox: SandboxResource, concurrency: int
+) -> list[dict[str, Any]]:
+    """Replay dialogues in parallel, in order; the first failure cancels the rest."""
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = [pool.submit(replay, d, sandbox) for d in dialogues]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _step(i: int, plan: dict, args: dict, result: ToolResult, task_ids: list[str]) -> dict:

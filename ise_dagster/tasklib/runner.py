@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ise_dagster.sandbox import ToolResult, Workspace
+from ise_dagster.sandbox import SandboxInfraError, ToolResult, Workspace
 from ise_dagster.tasklib.base import Call, Ctx, Fixture, Playbook, Reply, TaskRecipe
 
 VERIFY_TIMEOUT_S = 60.0
@@ -27,12 +27,16 @@ def seed_task(ws: Workspace, recipe: TaskRecipe, seed: int) -> Ctx:
     task_dir = recipe.task_id
     try:
         ws.seed_files({f"{task_dir}/{path}": data for path, data in fixture.files.items()})
+    except SandboxInfraError:
+        raise
     except Exception as e:
         raise FixtureError(f"{recipe.task_id}: seeding files failed: {e}") from e
     for cmd in fixture.setup:
         result = ws.call("exec", {"cmd": cmd, "cwd": task_dir})
-        if result.is_infra_error:
-            raise FixtureError(f"{recipe.task_id}: sandbox failed during setup: {result.error}")
+        if result.is_infra_error:  # the sandbox's fault, not the fixture's: retry elsewhere
+            raise SandboxInfraError(
+                f"{recipe.task_id}: sandbox failed during setup: {result.error}"
+            )
         if not result.ok:
             raise FixtureError(
                 f"{recipe.task_id}: setup command failed (exit {result.exit_code}): {cmd!r}: "
@@ -91,6 +95,6 @@ def verify(ws: Workspace, recipe: TaskRecipe) -> tuple[bool, str]:
          "timeout_s": VERIFY_TIMEOUT_S},
     )  # fmt: skip
     if result.is_infra_error:
-        raise RuntimeError(f"{recipe.task_id}: sandbox failed while verifying: {result.error}")
+        raise SandboxInfraError(f"{recipe.task_id}: sandbox failed while verifying: {result.error}")
     reason = (result.stdout + result.stderr).strip()[-500:]
     return result.ok and result.exit_code == 0, reason

@@ -68,6 +68,8 @@ def test_user_judges_failure_from_the_agents_replies_only(tax):
         ("Here is what I did: merged the files.", True),
         ("```bash\nls -la\n```", True),
         ("Checked: one header, 0 duplicate ids.", True),
+        ("Exit codes matter; don't swallow errors.", False),  # a persona's closer
+        ("Exit code: 1", True),
     ],
 )
 def test_role_drift_detector(query, drift):
@@ -126,3 +128,16 @@ def test_task_of_and_step_labels():
 def test_observation_comparison_ignores_only_digits():
     assert _same("-rw-r--r-- 1 agent 120 Nov 24 22:31 x", "-rw-r--r-- 1 agent 99 Nov 25 01:02 x")
     assert not _same("merged.csv", "merged.txt")
+
+
+def test_tool_messages_carry_the_background_job_facts_the_agent_acts_on():
+    import json
+
+    from ise_dagster.sandbox import ToolResult
+    from ise_dagster.stages.dialogues import tool_content
+
+    poll = ToolResult(tool="process", ok=True, exit_code=0,
+                      extras={"job": "job1", "running": False, "job_exit_code": 3})  # fmt: skip
+    assert json.loads(tool_content(poll)) == {
+        "ok": True, "exit_code": 0, "job": "job1", "running": False, "job_exit_code": 3
+    }  # fmt: skip
