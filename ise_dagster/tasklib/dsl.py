@@ -47,3 +47,9 @@ def output(job: str, say: str = "") -> Call:
 
 def kill(job: str, say: str = "") -> Call:
     return Call("process", {"action": "kill", "job": job}, say)
+
+
+def swap(text: str, old: str, new: str) -> str:
+    """The fixed version of a script: replace one exact snippet, which must be there once."""
+    assert text.count(old) == 1, old
+    return text.replace(old, new)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from ise_dagster.tasklib.base import Ctx, Fixture, Playbook, Reply, TaskRecipe
 from ise_dagster.tasklib.dsl import edit, kill, output, patch, read, sh, start, write
+from ise_dagster.tasklib.dsl import swap as _swap
 
 _GIT_INIT = (
     "git init -q && git add -A && GIT_AUTHOR_DATE='2026-01-05T10:00:00' "
@@ -24,12 +25,6 @@ def _jsonl(rows: list[dict]) -> str:
 def _stamp(rng: random.Random, start: datetime, days: int) -> str:
     t = start + timedelta(days=rng.randrange(days), minutes=rng.randrange(1, 1439))
     return t.strftime("%Y-%m-%dT%H:%M:00Z")
-
-
-def _swap(text: str, old: str, new: str) -> str:
-    """The fixed version of a script: replace one exact snippet (which must be there)."""
-    assert text.count(old) == 1, old
-    return text.replace(old, new)
 
 
 def _sql_str(s: str) -> str:

@@ -11,6 +11,7 @@ from email.utils import format_datetime
 
 from ise_dagster.tasklib.base import Ctx, Fixture, Playbook, Reply, TaskRecipe
 from ise_dagster.tasklib.dsl import edit, kill, output, patch, read, sh, start, write
+from ise_dagster.tasklib.dsl import swap as _swap
 
 FIRST = ["Maria", "Jonas", "Priya", "Tomasz", "Aiko", "Lucas", "Fatima", "Oskar", "Chen",
          "Elena", "Kwame", "Sofia", "Mateo", "Ingrid", "Ravi", "Nadia", "Hugo", "Leila",
@@ -41,12 +42,6 @@ def _addr(name: str, domain: str) -> str:
 def _eml(headers: list[tuple[str, str]], body: str) -> str:
     lines = [f"{k}: {v}" for k, v in headers]
     return "\n".join(lines) + "\n\n" + body.rstrip("\n") + "\n"
-
-
-def _swap(text: str, old: str, new: str) -> str:
-    """The corrected version of a playbook script; fails loudly if the fix does not apply."""
-    assert text.count(old) == 1, f"fix does not apply: {old!r}"
-    return text.replace(old, new)
 
 
 def _epoch(day: str, hour: int, minute: int) -> float:

@@ -14,17 +14,12 @@ from datetime import datetime, timedelta
 
 from ise_dagster.tasklib.base import Ctx, Fixture, Playbook, Reply, TaskRecipe
 from ise_dagster.tasklib.dsl import edit, kill, output, patch, poll, read, sh, start, write
+from ise_dagster.tasklib.dsl import swap as _swap
 
 _GIT_INIT = (
     "git init -q && git add -A && GIT_AUTHOR_DATE='2026-01-05T10:00:00' "
     "GIT_COMMITTER_DATE='2026-01-05T10:00:00' git commit -qm 'init'"
 )
-
-
-def _swap(text: str, old: str, new: str) -> str:
-    """The fixed version of a script: replace one exact snippet (which must be there)."""
-    assert text.count(old) == 1, old
-    return text.replace(old, new)
 
 
 _NO_SERVICE_LEFT = """
