@@ -11,12 +11,11 @@ import time
 
 import polars as pl
 
-from ise_dagster import config
 from ise_dagster.config import NEAR_DUP_THRESHOLD, ComplexityMix
 from ise_dagster.diversity.embed import get_embedder
 from ise_dagster.llm.offline_writer import OfflineIntentWriter
 from ise_dagster.sandbox import SandboxResource
-from ise_dagster.stages.dialogues import DialogueSettings, simulate_partition
+from ise_dagster.stages.dialogues import DialogueSettings, paper_comparison, simulate_partition
 from ise_dagster.stages.intents import generate_intents
 from ise_dagster.taxonomy import load_taxonomy
 
@@ -41,19 +40,11 @@ def main() -> None:
     )  # fmt: skip
     sandbox.close()
     done = frame.filter(status="completed")
-    turns = done["user_turns"]
     calls_per_message = done["tool_calls"].sum() / sum(
         sum(1 for m in json.loads(ms) if m.get("tool_calls")) for ms in done["messages"]
     )
     print(f"{done.height} dialogues in {time.perf_counter() - started:.0f}s; statuses {counts}")
-    rows = [
-        ("user turns, mean", turns.mean(), config.PAPER_USER_TURNS_MEAN),
-        ("user turns, median", turns.median(), config.PAPER_USER_TURNS_MEDIAN),
-        ("share with 6-10 user turns", turns.is_between(6, 10).mean(), config.PAPER_SHARE_6_TO_10),
-        ("total turns, mean", done["total_turns"].mean(), config.PAPER_TOTAL_TURNS_MEAN),
-        ("tool calls, mean", done["tool_calls"].mean(), config.PAPER_TOOL_CALLS_MEAN),
-        ("distinct tools, mean", done["distinct_tools"].mean(), config.PAPER_DISTINCT_TOOLS_MEAN),
-    ]
+    rows = paper_comparison(done)
     print("| statistic | ours | paper | diff |\n|---|---|---|---|")
     for name, ours, paper in rows:
         print(f"| {name} | {ours:.2f} | {paper:.2f} | {(ours - paper) / paper:+.1%} |")

@@ -130,7 +130,7 @@ def _report(label: str, result, t0: float) -> None:
 def _summary(root: Path, date: str) -> None:
     import polars as pl
 
-    from ise_dagster import config
+    from ise_dagster.stages.dialogues import paper_comparison
 
     pool = root / "intent_pool.parquet"
     if pool.exists():
@@ -148,15 +148,7 @@ def _summary(root: Path, date: str) -> None:
     if done.height == 0:
         click.echo("dialogues: none completed")
         return
-    turns = done["user_turns"]
-    rows = [
-        ("user turns, mean", turns.mean(), config.PAPER_USER_TURNS_MEAN),
-        ("user turns, median", turns.median(), config.PAPER_USER_TURNS_MEDIAN),
-        ("share with 6-10 user turns", turns.is_between(6, 10).mean(), config.PAPER_SHARE_6_TO_10),
-        ("total turns, mean", done["total_turns"].mean(), config.PAPER_TOTAL_TURNS_MEAN),
-        ("tool calls, mean", done["tool_calls"].mean(), config.PAPER_TOOL_CALLS_MEAN),
-        ("distinct tools, mean", done["distinct_tools"].mean(), config.PAPER_DISTINCT_TOOLS_MEAN),
-    ]
+    rows = paper_comparison(done)
     click.echo(f"dialogues on {date}: {done.height} completed")
     click.echo(f"  {'statistic':<28}{'ours':>8}{'paper':>8}{'diff':>8}")
     for name, ours, paper in rows:

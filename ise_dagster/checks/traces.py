@@ -4,12 +4,9 @@ import polars as pl
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, asset_check
 
 from ise_dagster.assets.dialogues import executed_traces
+from ise_dagster.checks.dialogues import _completed
 from ise_dagster.config import TraceTargets
 from ise_dagster.partitions import date_domain_partitions
-
-
-def _completed(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.filter(status="completed")
 
 
 @asset_check(

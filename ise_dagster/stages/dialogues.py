@@ -312,3 +312,19 @@ def simulate_partition(
     counts = Counter(r["status"] for r in rows)
     kept = [r for r in rows if r["status"] != "turn_cap"]
     return pl.DataFrame(kept, schema=schemas.DIALOGUES), dict(counts)
+
+
+def paper_comparison(dialogues: pl.DataFrame) -> list[tuple[str, float, float]]:
+    """(statistic, ours, paper) over the completed dialogues, for reports."""
+    from ise_dagster import config
+
+    done = dialogues.filter(status="completed")
+    turns = done["user_turns"]
+    return [
+        ("user turns, mean", turns.mean(), config.PAPER_USER_TURNS_MEAN),
+        ("user turns, median", turns.median(), config.PAPER_USER_TURNS_MEDIAN),
+        ("share with 6-10 user turns", turns.is_between(6, 10).mean(), config.PAPER_SHARE_6_TO_10),
+        ("total turns, mean", done["total_turns"].mean(), config.PAPER_TOTAL_TURNS_MEAN),
+        ("tool calls, mean", done["tool_calls"].mean(), config.PAPER_TOOL_CALLS_MEAN),
+        ("distinct tools, mean", done["distinct_tools"].mean(), config.PAPER_DISTINCT_TOOLS_MEAN),
+    ]
