@@ -9,7 +9,7 @@ from ise_dagster.checks import intents as intent_checks
 from ise_dagster.checks import traces as trace_checks
 from ise_dagster.io.parquet import ParquetIOManager
 from ise_dagster.jobs import intent_pool_job, intents_job, nightly_job, nightly_schedule
-from ise_dagster.resources import EmbedderResource, GeneratorResource, TaxonomyResource
+from ise_dagster.resources import EmbedderResource, LLMResource, TaxonomyResource
 from ise_dagster.sandbox import SandboxResource
 
 defs = Definitions(
@@ -20,7 +20,7 @@ defs = Definitions(
     resources={
         "parquet_io_manager": ParquetIOManager(),
         "taxonomy": TaxonomyResource(),
-        "generator": GeneratorResource(),
+        "llm": LLMResource(),
         "embedder": EmbedderResource(),
         "sandbox": SandboxResource(),
     },

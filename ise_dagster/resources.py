@@ -1,17 +1,26 @@
 """Dagster resources: the edges where taxonomy files, models and embedders come in."""
 
 import os
+from pathlib import Path
 from typing import Literal
 
-from dagster import ConfigurableResource
-from pydantic import Field
+from dagster import ConfigurableResource, InitResourceContext, MetadataValue
+from pydantic import Field, PrivateAttr
 
 from ise_dagster.diversity.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
+from ise_dagster.io.parquet import data_dir
+from ise_dagster.llm.cache import DialogueCheckpoint
+from ise_dagster.llm.client import LLMClient
 from ise_dagster.llm.offline_user import OfflineUserSimulator
 from ise_dagster.llm.offline_writer import OfflineIntentWriter
+from ise_dagster.llm.openai_agent import OpenAIAgent
+from ise_dagster.llm.openai_user import OpenAIUserSimulator
+from ise_dagster.llm.openai_writer import OpenAIIntentWriter
 from ise_dagster.llm.playbook_agent import PlaybookAgent
+from ise_dagster.llm.prompts import load_prompt
+from ise_dagster.llm.settings import LLMSettings
 from ise_dagster.llm.writer import IntentWriter
-from ise_dagster.stages.dialogues import AgentFactory, UserFactory
+from ise_dagster.stages.dialogues import AgentFactory, Checkpoint, UserFactory
 from ise_dagster.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -24,32 +33,77 @@ class TaxonomyResource(ConfigurableResource):
         return load_taxonomy(self.data_dir)
 
 
-class GeneratorResource(ConfigurableResource):
-    """Chooses the text-generation backend, in one place."""
+class LLMResource(ConfigurableResource, LLMSettings):
+    """The text-generation backend, in one place: the embedded offline one (default: no key,
+    no network) or any OpenAI-compatible server, with separate settings for the intent
+    writer, the user simulator and the agent. See `LLMSettings` for every field."""
 
     backend: Literal["offline", "openai"] = Field(
-        default_factory=lambda: os.environ.get("ISE_LLM_BACKEND", "offline"),
-        description="'offline' (embedded, no key, no network) or 'openai' (any compatible server).",
+        default_factory=lambda: os.environ.get("ISE_LLM_BACKEND") or "offline",
+        description="'offline' (embedded, no key, no network) or 'openai' (any compatible "
+        "server: OpenAI, vLLM, SGLang, Ollama, llama.cpp).",
     )
+    _client: LLMClient | None = PrivateAttr(default=None)
+
+    def client(self) -> LLMClient:
+        if self._client is None:
+            cache_dir = Path(self.cache_dir or Path(data_dir()) / "llm_cache")
+            self._client = LLMClient(self, cache_dir=cache_dir)
+        return self._client
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._client is not None:
+            self._client.close()
 
     def intent_writer(self, taxonomy: Taxonomy) -> IntentWriter:
-        self._offline_only()
-        return OfflineIntentWriter(taxonomy)
+        if self.backend == "offline":
+            return OfflineIntentWriter(taxonomy)
+        return OpenAIIntentWriter(self.client())
 
     def user_simulator_factory(self) -> UserFactory:
-        self._offline_only()
-        return OfflineUserSimulator
+        if self.backend == "offline":
+            return OfflineUserSimulator
+        client = self.client()
+        return lambda taxonomy, seed: OpenAIUserSimulator(client, taxonomy, seed)
 
     def agent_factory(self) -> AgentFactory:
-        self._offline_only()
-        return PlaybookAgent
+        if self.backend == "offline":
+            return PlaybookAgent
+        client = self.client()
+        return lambda recipes, contexts: OpenAIAgent(client, recipes, contexts)
 
-    def _offline_only(self) -> None:
-        if self.backend != "offline":
-            raise NotImplementedError(
-                f"the {self.backend!r} backend is not built yet; use 'offline' "
-                "(leave ISE_LLM_BACKEND unset)"
-            )
+    def preflight(self) -> None:
+        """One clear error up front for a wrong key, URL or model, before any work."""
+        if self.backend == "openai":
+            for role in {self.writer.model, self.user.model, self.agent.model}:
+                self.client().preflight(role)
+
+    def dialogue_checkpoint(self) -> Checkpoint | None:
+        """Finished dialogues survive a killed run (model calls are worth keeping)."""
+        client = self.client()
+        if self.backend == "offline" or client.cache is None:
+            return None
+        generator = self.model_dump(include={"base_url", "structured_output", "max_repairs",
+                                             "max_agent_steps", "force_first_tool",
+                                             "writer", "user", "agent"})  # fmt: skip
+        generator["prompts"] = [load_prompt(n).id for n in ("user_simulator", "agent")]
+        return DialogueCheckpoint(client.cache, generator)
+
+    def metadata(self) -> dict[str, object]:
+        """Calls, tokens, cost and cache figures of this step, for the materialization."""
+        if self.backend == "offline":
+            return {"llm_backend": "offline"}
+        usage = self.client().total.as_dict()
+        malformed = usage.pop("malformed_tool_calls")
+        return {
+            "llm_backend": "openai",
+            "llm_models": ", ".join(
+                sorted({self.writer.model, self.user.model, self.agent.model})
+            ),  # fmt: skip
+            **{f"llm_{k}": v for k, v in usage.items()},
+            "llm_malformed_tool_calls": MetadataValue.json(malformed),
+            "llm_cache_dir": str(self.client().cache_dir or ""),
+        }
 
 
 class EmbedderResource(ConfigurableResource):

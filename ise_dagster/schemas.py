@@ -42,7 +42,9 @@ DIALOGUES = pl.Schema(
         "domains": pl.List(pl.String),
         "tasks": pl.List(pl.String),
         "fixture_seeds": pl.List(pl.Int64),
-        "status": pl.String,  # completed | invalid_intent | fixture_error
+        # completed | invalid_intent | fixture_error | context_length | user_invalid_output
+        # | llm_rejected (turn_cap dialogues are counted, not kept)
+        "status": pl.String,
         "is_success": pl.Boolean,
         "messages": pl.String,  # JSON: OpenAI chat messages
         "tools": pl.String,  # JSON: OpenAI function schemas
@@ -57,6 +59,13 @@ DIALOGUES = pl.Schema(
         "duration_s": pl.Float64,
         "generator": pl.String,
         "error": pl.String,
+        # LLM accounting for this trajectory (zeros for the offline backend).
+        "llm_calls": pl.Int64,
+        "llm_cached_calls": pl.Int64,
+        "prompt_tokens": pl.Int64,
+        "completion_tokens": pl.Int64,
+        "cost_usd": pl.Float64,
+        "malformed_tool_calls": pl.Int64,
     }
 )
 

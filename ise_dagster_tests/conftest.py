@@ -5,7 +5,7 @@ import pytest
 from dagster import DagsterInstance
 
 from ise_dagster.io.parquet import ParquetIOManager
-from ise_dagster.resources import EmbedderResource, GeneratorResource, TaxonomyResource
+from ise_dagster.resources import EmbedderResource, LLMResource, TaxonomyResource
 from ise_dagster.taxonomy.load import DATA_DIR
 
 
@@ -19,7 +19,7 @@ def resources(data_dir: Path) -> dict:
     return {
         "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
         "taxonomy": TaxonomyResource(),
-        "generator": GeneratorResource(backend="offline"),
+        "llm": LLMResource(backend="offline"),
         "embedder": EmbedderResource(),
     }
 

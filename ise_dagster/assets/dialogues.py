@@ -16,9 +16,14 @@ from dagster import (
 from ise_dagster import schemas
 from ise_dagster.config import DialoguesConfig, ExecutedTracesConfig
 from ise_dagster.partitions import START_DATE, date_domain_partitions
-from ise_dagster.resources import GeneratorResource, TaxonomyResource
+from ise_dagster.resources import LLMResource, TaxonomyResource
 from ise_dagster.sandbox import SandboxResource
-from ise_dagster.stages.dialogues import DialogueSettings, select_intents, simulate_partition
+from ise_dagster.stages.dialogues import (
+    LLM_FAILURE_STATUSES,
+    DialogueSettings,
+    select_intents,
+    simulate_partition,
+)
 from ise_dagster.stages.traces import replay_partition
 
 # Sandbox and model failures are transient far more often than not: retry the step.
@@ -45,20 +50,22 @@ def _date_domain(context: AssetExecutionContext) -> tuple[str, str]:
     group_name="stage2_dialogues",
     retry_policy=TRANSIENT_RETRY,
     kinds={"docker", "parquet"},
+    pool="llm",  # with a pool limit, parallel runs share one cap on model traffic
 )
 def dialogues(
     context: AssetExecutionContext,
     config: DialoguesConfig,
     intents: pl.DataFrame,
     taxonomy: TaxonomyResource,
-    generator: GeneratorResource,
+    llm: LLMResource,
     sandbox: SandboxResource,
 ) -> Output[pl.DataFrame]:
     """Multi-turn dialogues: a role-locked user delegates each intent's tasks turn by turn to
     an agent whose tool calls run live in a fresh sandbox workspace. OpenAI chat format."""
     date, domain = _date_domain(context)
     chosen = select_intents(intents, date, config.dialogues_per_partition, config.seed, START_DATE)
-    context.log.info(f"{date}|{domain}: simulating {chosen.height} dialogues")
+    context.log.info(f"{date}|{domain}: simulating {chosen.height} dialogues ({llm.backend})")
+    llm.preflight()
     frame, counts = simulate_partition(
         chosen,
         date,
@@ -67,8 +74,9 @@ def dialogues(
         DialogueSettings(max_user_turns=config.max_user_turns),
         concurrency=config.concurrency,
         progress=context.log.info,
-        user_factory=generator.user_simulator_factory(),
-        agent_factory=generator.agent_factory(),
+        user_factory=llm.user_simulator_factory(),
+        agent_factory=llm.agent_factory(),
+        checkpoint=llm.dialogue_checkpoint(),
     )
     done = frame.filter(status="completed")
     return Output(
@@ -88,6 +96,11 @@ def dialogues(
             "infra_retries": int((frame["attempts"] - 1).clip(lower_bound=0).sum()),
             "seconds_per_dialogue": _mean(frame, "duration_s"),
             "generator": frame["generator"].drop_nulls().first() or "",
+            "resumed_from_checkpoint": counts.get("resumed", 0),
+            "labeled_llm_failures": sum(counts.get(s, 0) for s in LLM_FAILURE_STATUSES),
+            "malformed_tool_calls": int(frame["malformed_tool_calls"].sum()),
+            "cost_usd_estimate": float(frame["cost_usd"].sum()),
+            **llm.metadata(),
         },
     )
 

@@ -14,7 +14,7 @@ from ise_dagster.config import (
 from ise_dagster.diversity.dedup import nearest_neighbour
 from ise_dagster.diversity.vendi import vendi_score
 from ise_dagster.partitions import domain_partitions
-from ise_dagster.resources import EmbedderResource, GeneratorResource, TaxonomyResource
+from ise_dagster.resources import EmbedderResource, LLMResource, TaxonomyResource
 from ise_dagster.stages.intents import generate_intents
 
 
@@ -23,19 +23,21 @@ from ise_dagster.stages.intents import generate_intents
     io_manager_key="parquet_io_manager",
     group_name="stage1_intents",
     kinds={"polars", "parquet"},
+    pool="llm",  # with a pool limit, parallel runs share one cap on model traffic
 )
 def intents(
     context: AssetExecutionContext,
     config: IntentsConfig,
     taxonomy: TaxonomyResource,
-    generator: GeneratorResource,
+    llm: LLMResource,
     embedder: EmbedderResource,
 ) -> Output[pl.DataFrame]:
     """Natural-language intents for one primary domain: sampled 4D tuples, written in the
     persona's voice, exact- and near-deduplicated, with the partition's Vendi score."""
     tax = taxonomy.load()
     emb = embedder.get()
-    writer = generator.intent_writer(tax)
+    llm.preflight()
+    writer = llm.intent_writer(tax)
     domain = context.partition_key
     context.log.info(
         f"{domain}: sampling {config.intents_per_domain} intents with {writer.name} writer, "
@@ -78,6 +80,8 @@ def intents(
             "writer": f"{writer.name}@{writer.version}",
             "taxonomy_version": tax.version,
             "complexity_counts": {r["complexity"]: r["count"] for r in mix.iter_rows(named=True)},
+            "writer_failures": batch.writer_failures,
+            **llm.metadata(),
             "seconds_by_phase": {k: round(v, 3) for k, v in batch.seconds.items()},
             "preview": MetadataValue.md(_preview(frame)),
         },

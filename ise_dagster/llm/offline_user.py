@@ -40,6 +40,7 @@ _FAILURE_WORDS = ("i could not", "i couldn't", "i was unable", "i'm unable", "i 
 
 class OfflineUserSimulator:
     name = "offline-user"
+    usage = None  # no model calls
 
     def __init__(self, taxonomy: Taxonomy, seed: int) -> None:
         self._taxonomy = taxonomy

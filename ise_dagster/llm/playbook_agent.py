@@ -26,8 +26,17 @@ class _TaskState:
     started: bool = False
 
 
+SYSTEM_PROMPT = (
+    "You are an autonomous assistant with a Linux workspace at /workspace. Use the tools to "
+    "inspect files, run commands and make changes; check your work before you report back. "
+    "Each task has its own directory under /workspace."
+)
+
+
 class PlaybookAgent:
     name = "playbook-agent"
+    system_prompt = SYSTEM_PROMPT
+    usage = None  # no model calls
 
     def __init__(self, recipes: list[TaskRecipe], contexts: list[Ctx]) -> None:
         self._tasks = [

@@ -6,10 +6,12 @@ implement these. The user sees only `UserView`: never a tool call or a tool resu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
+from ise_dagster.llm.tools import RejectedCall
+from ise_dagster.llm.usage import Usage
 from ise_dagster.sandbox import ToolResult
 from ise_dagster.tasklib.base import Call
 from ise_dagster.taxonomy.models import Persona, Task
@@ -46,12 +48,20 @@ class UserTurn:
 
 class UserSimulator(Protocol):
     name: str
+    usage: Usage | None  # model calls and tokens, for backends that make them
 
     def next_turn(self, view: UserView) -> UserTurn: ...
 
 
-RunTools = Callable[[list[Call], str], list[ToolResult]]
-"""Runs a batch of tool calls for real, records them with the narration, returns results."""
+class RunTools(Protocol):
+    """Runs a batch of tool calls for real (a rejected call is answered with its error, not
+    run), records them with the narration, and returns the results in order."""
+
+    messages: list[dict[str, Any]]  # the trajectory so far, OpenAI chat format
+
+    def __call__(
+        self, calls: Sequence[Call | RejectedCall], narration: str
+    ) -> list[ToolResult]: ...
 
 
 @dataclass
@@ -62,5 +72,7 @@ class AgentTurn:
 
 class Agent(Protocol):
     name: str
+    system_prompt: str  # the trajectory's first message
+    usage: Usage | None
 
     def respond(self, turn: UserTurn, run_tools: RunTools) -> AgentTurn: ...

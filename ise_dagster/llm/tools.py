@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
+
+from ise_dagster.tasklib.base import Call
 
 
 def _fn(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict:
@@ -34,3 +38,66 @@ TOOL_SCHEMAS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 TOOL_NAMES = frozenset(t["function"]["name"] for t in TOOL_SCHEMAS)
+
+_SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOL_SCHEMAS}
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
+
+
+@dataclass(frozen=True)
+class RejectedCall:
+    """A tool call the model wrote but that cannot run; the agent gets `error` back as the
+    tool result, as real agent runtimes do. `arguments` is kept exactly as written."""
+
+    tool: str
+    arguments: str
+    error: str
+    cause: str  # unknown_tool | invalid_json | truncated | schema
+
+
+def parse_tool_call(name: str, arguments: str, truncated: bool = False) -> Call | RejectedCall:
+    """Check a model's tool call against the schemas. Stage 3 uses the same check, so a
+    rejected call replays as the same rejection."""
+    if name not in _SCHEMAS:
+        known = ", ".join(sorted(_SCHEMAS))
+        return RejectedCall(name, arguments, f"unknown tool {name!r}; tools: {known}",
+                            "unknown_tool")  # fmt: skip
+    try:
+        args = json.loads(arguments or "{}")
+    except json.JSONDecodeError as e:
+        cut = truncated or not arguments.rstrip().endswith("}")
+        error = f"arguments are not valid JSON ({e.msg} at char {e.pos})"
+        if cut:
+            return RejectedCall(name, arguments, f"{error}; they look cut off", "truncated")
+        return RejectedCall(name, arguments, error, "invalid_json")
+    if not isinstance(args, dict):
+        return RejectedCall(name, arguments, "arguments must be a JSON object", "schema")
+    if problem := schema_problem(_SCHEMAS[name], args):
+        return RejectedCall(name, arguments, f"invalid arguments for {name}: {problem}", "schema")
+    return Call(name, args)
+
+
+def schema_problem(schema: dict[str, Any], args: dict[str, Any]) -> str | None:
+    props = schema["properties"]
+    missing = [k for k in schema.get("required", []) if k not in args]
+    if missing:
+        return f"missing required {', '.join(missing)}"
+    unknown = [k for k in args if k not in props]
+    if unknown:
+        return f"unknown argument {', '.join(unknown)}; allowed: {', '.join(props)}"
+    for key, value in args.items():
+        spec = props[key]
+        types = _TYPES.get(spec.get("type", ""), (object,))
+        if (
+            value is None
+            or not isinstance(value, types)
+            or (isinstance(value, bool) and bool not in types)
+        ):
+            return f"{key} must be {spec.get('type')}"
+        if "enum" in spec and value not in spec["enum"]:
+            return f"{key} must be one of {', '.join(spec['enum'])}"
+    return None

@@ -12,6 +12,7 @@ class IntentWriter(Protocol):
     name: str
     version: str
 
-    def write(self, specs: Sequence[IntentSpec]) -> list[str]:
-        """Return one natural-language intent per spec, in the persona's voice."""
+    def write(self, specs: Sequence[IntentSpec]) -> list[str | None]:
+        """Return one natural-language intent per spec, in the persona's voice; None where
+        the writer failed (a model that never gave a valid answer)."""
         ...

@@ -9,18 +9,21 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
 from ise_dagster import schemas
+from ise_dagster.llm.client import ContextLengthError, RequestRejectedError
 from ise_dagster.llm.offline_user import OfflineUserSimulator
+from ise_dagster.llm.openai_user import UserOutputError
 from ise_dagster.llm.playbook_agent import PlaybookAgent
-from ise_dagster.llm.simulator import Agent, RunTools, UserSimulator, UserView
-from ise_dagster.llm.tools import TOOL_SCHEMAS
+from ise_dagster.llm.simulator import Agent, UserSimulator, UserView
+from ise_dagster.llm.tools import TOOL_SCHEMAS, RejectedCall
+from ise_dagster.llm.usage import Usage
 from ise_dagster.sandbox import SandboxInfraError, SandboxResource, ToolResult, Workspace
 from ise_dagster.stages.intents import stable_seed
 from ise_dagster.tasklib.base import Call
@@ -28,11 +31,6 @@ from ise_dagster.tasklib.registry import UnknownTaskError, recipe_for
 from ise_dagster.tasklib.runner import FixtureError, seed_task
 from ise_dagster.taxonomy.models import Persona, Taxonomy
 
-SYSTEM_PROMPT = (
-    "You are an autonomous assistant with a Linux workspace at /workspace. Use the tools to "
-    "inspect files, run commands and make changes; check your work before you report back. "
-    "Each task has its own directory under /workspace."
-)
 MAX_TOOL_OUTPUT = 4000  # characters of stdout/stderr kept in a tool message
 
 _DRIFT = re.compile(
@@ -40,6 +38,10 @@ _DRIFT = re.compile(
     r"Done[.:]|Exit code:?\s*-?\d+|Traceback)|```|\[exit \d+\]",
     re.I | re.M,
 )
+
+
+# Dialogues the model side could not finish; kept, labeled, never counted as completed.
+LLM_FAILURE_STATUSES = ("context_length", "user_invalid_output", "llm_rejected")
 
 
 def detect_role_drift(query: str) -> bool:
@@ -68,7 +70,9 @@ class Transcript:
     def add(self, role: str, content: str) -> None:
         self.messages.append({"role": role, "content": content})
 
-    def add_tool_batch(self, calls: list[Call], results: list[ToolResult], narration: str) -> None:
+    def add_tool_batch(
+        self, calls: Sequence[Call | RejectedCall], results: list[ToolResult], narration: str
+    ) -> None:
         ids = [f"call_{self.tool_calls + i}" for i in range(len(calls))]
         self.messages.append(
             {
@@ -76,7 +80,7 @@ class Transcript:
                 "content": narration,
                 "tool_calls": [
                     {"id": cid, "type": "function",
-                     "function": {"name": c.tool, "arguments": json.dumps(c.args)}}
+                     "function": {"name": c.tool, "arguments": _arguments(c)}}
                     for cid, c in zip(ids, calls, strict=True)
                 ],
             }
@@ -93,6 +97,11 @@ class Transcript:
             )
         self.tool_calls += len(calls)
         self.tools_used.update(c.tool for c in calls)
+
+
+def _arguments(call: Call | RejectedCall) -> str:
+    # A rejected call keeps the model's text as written: that is the failure to learn from.
+    return call.arguments if isinstance(call, RejectedCall) else json.dumps(call.args)
 
 
 def tool_content(result: ToolResult) -> str:
@@ -156,11 +165,11 @@ def simulate(
                     return {**base, "status": "fixture_error", "error": str(e),
                             "fixture_seeds": seeds, "attempts": attempt}  # fmt: skip
 
-                transcript = Transcript()
-                transcript.add("system", SYSTEM_PROMPT)
-                run_tools = _live_runner(ws, transcript)
                 user = user_factory(taxonomy, stable_seed("user", intent["intent_id"]))
                 agent = agent_factory(recipes, contexts)
+                transcript = Transcript()
+                transcript.add("system", agent.system_prompt)
+                run_tools = LiveTools(ws, transcript)
                 row = _converse(intent, tasks, user, agent, run_tools, transcript, settings)
         except SandboxInfraError as e:
             last_error = e
@@ -172,6 +181,7 @@ def simulate(
             "attempts": attempt,
             "duration_s": time.perf_counter() - started,
             "generator": f"{user.name}+{agent.name}",
+            **_usage_columns(user, agent),
         }
     raise SandboxInfraError(
         f"intent {intent['intent_id']}: sandbox failed {settings.infra_retries + 1} times: "
@@ -179,18 +189,43 @@ def simulate(
     )
 
 
-def _live_runner(ws: Workspace, transcript: Transcript) -> RunTools:
-    """Run calls for real and record them; a sandbox failure aborts the attempt."""
+class LiveTools:
+    """Runs an agent's calls for real and records them; a sandbox failure aborts the attempt.
+    A rejected call is answered with its error and never reaches the sandbox."""
 
-    def run_tools(calls: list[Call], narration: str) -> list[ToolResult]:
-        results = [ws.call(c.tool, c.args) for c in calls]
+    def __init__(self, ws: Workspace, transcript: Transcript) -> None:
+        self._ws = ws
+        self._transcript = transcript
+        self.messages = transcript.messages
+
+    def __call__(self, calls: Sequence[Call | RejectedCall], narration: str) -> list[ToolResult]:
+        results = [run_call(self._ws, c) for c in calls]
         for r in results:
             if r.is_infra_error:
                 raise SandboxInfraError(r.error or "sandbox failed")
-        transcript.add_tool_batch(calls, results, narration)
+        self._transcript.add_tool_batch(calls, results, narration)
         return results
 
-    return run_tools
+
+def run_call(ws: Workspace, call: Call | RejectedCall) -> ToolResult:
+    if isinstance(call, RejectedCall):
+        return ToolResult.tool_error(call.tool, call.error, rejected=call.cause)
+    return ws.call(call.tool, call.args)
+
+
+def _usage_columns(user: UserSimulator, agent: Agent) -> dict[str, Any]:
+    usage = Usage()
+    for part in (user.usage, agent.usage):
+        if part is not None:
+            usage.merge(part)
+    return {
+        "llm_calls": usage.calls,
+        "llm_cached_calls": usage.cached_calls,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cost_usd": usage.cost_usd,
+        "malformed_tool_calls": sum(usage.malformed_tool_calls.values()),
+    }
 
 
 def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> dict[str, Any]:
@@ -199,10 +234,18 @@ def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> di
     replies: list[str] = []
     kinds: list[str] = []
     drift = 0
+    error = None
     while True:
         view = UserView(persona, intent["natural_language_intent"], tasks, tuple(queries),
                         tuple(replies))  # fmt: skip
-        turn = user.next_turn(view)
+        try:
+            turn = user.next_turn(view)
+        except UserOutputError as e:
+            status, success, error = "user_invalid_output", False, str(e)
+            break
+        except RequestRejectedError as e:
+            status, success, error = "llm_rejected", False, f"user simulator: {e}"
+            break
         if turn.completed:
             status, success = "completed", turn.is_success
             break
@@ -213,7 +256,15 @@ def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> di
         queries.append(turn.query)
         kinds.append(turn.kind)
         transcript.add("user", turn.query)
-        answer = agent.respond(turn, run_tools)
+        try:
+            answer = agent.respond(turn, run_tools)
+        except ContextLengthError as e:
+            # Ended cleanly: the trajectory so far is kept, labeled, and never "completed".
+            status, success, error = "context_length", False, f"agent: {e}"
+            break
+        except RequestRejectedError as e:
+            status, success, error = "llm_rejected", False, f"agent: {e}"
+            break
         replies.append(answer.reply)
         transcript.add("assistant", answer.reply)
     messages = transcript.messages
@@ -228,7 +279,7 @@ def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> di
         "role_drift_turns": drift,
         "turn_kinds": kinds,
         "final_output": replies[-1] if replies else "",
-        "error": None,
+        "error": error,
     }
 
 
@@ -257,6 +308,12 @@ def _base_row(intent: dict[str, Any], date: str) -> dict[str, Any]:
         "duration_s": 0.0,
         "generator": "",
         "error": None,
+        "llm_calls": 0,
+        "llm_cached_calls": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost_usd": 0.0,
+        "malformed_tool_calls": 0,
     }
 
 
@@ -279,6 +336,14 @@ def select_intents(
     return order[idx].drop("_order")
 
 
+class Checkpoint(Protocol):
+    """Finished dialogues kept across runs, so a re-run of a killed partition skips them."""
+
+    def get(self, intent: dict[str, Any], date: str) -> dict[str, Any] | None: ...
+
+    def put(self, intent: dict[str, Any], date: str, row: dict[str, Any]) -> None: ...
+
+
 def simulate_partition(
     intents: pl.DataFrame,
     date: str,
@@ -289,15 +354,26 @@ def simulate_partition(
     progress: Callable[[str], None] = print,
     user_factory: UserFactory = OfflineUserSimulator,
     agent_factory: AgentFactory = PlaybookAgent,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Simulate every intent; returns the kept rows (ordered by intent) and counts."""
+    """Simulate every intent; returns the kept rows (ordered by intent) and counts
+    (by status, plus `resumed`: rows taken from the checkpoint)."""
     rows: list[dict[str, Any]] = []
     todo = intents.to_dicts()
+    resumed = 0
+
+    def one(intent: dict[str, Any]) -> dict[str, Any]:
+        nonlocal resumed
+        if checkpoint is not None and (row := checkpoint.get(intent, date)) is not None:
+            resumed += 1
+            return row
+        row = simulate(intent, date, taxonomy, sandbox, settings, user_factory, agent_factory)
+        if checkpoint is not None:
+            checkpoint.put(intent, date, row)
+        return row
+
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [
-            pool.submit(simulate, i, date, taxonomy, sandbox, settings, user_factory, agent_factory)
-            for i in todo
-        ]
+        futures = [pool.submit(one, i) for i in todo]
         try:
             for k, future in enumerate(as_completed(futures), 1):
                 rows.append(future.result())
@@ -310,6 +386,8 @@ def simulate_partition(
     order = {i["intent_id"]: k for k, i in enumerate(todo)}
     rows.sort(key=lambda r: order[r["intent_ids"][0]])
     counts = Counter(r["status"] for r in rows)
+    if checkpoint is not None:
+        counts["resumed"] = resumed
     kept = [r for r in rows if r["status"] != "turn_cap"]
     return pl.DataFrame(kept, schema=schemas.DIALOGUES), dict(counts)
 

@@ -103,6 +103,7 @@ class IntentBatch:
     dropped_exact: int = 0
     dropped_near: int = 0
     surplus: int = 0  # unique, but past the target in the last round
+    writer_failures: int = 0  # specs the writer could not put into valid words
     rounds: int = 0
     vendi: float = 0.0
     seconds: dict[str, float] = field(default_factory=dict)
@@ -141,6 +142,9 @@ def generate_intents(
         t2 = time.perf_counter()
         fresh = []
         for spec, text in zip(specs, texts, strict=True):
+            if text is None:  # a labeled writer failure: counted, and the next round refills
+                batch.writer_failures += 1
+                continue
             key = normalise_text(text)
             if key in seen_text:
                 batch.dropped_exact += 1

@@ -14,7 +14,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ise_dagster.llm.tools import parse_tool_call
 from ise_dagster.sandbox import SandboxInfraError, SandboxResource, ToolResult
+from ise_dagster.stages.dialogues import run_call
+from ise_dagster.tasklib.base import Call
 from ise_dagster.tasklib.registry import recipe_for
 from ise_dagster.tasklib.runner import seed_task, verify
 
@@ -82,8 +85,10 @@ def replay(dialogue: dict[str, Any], sandbox: SandboxResource, infra_retries: in
                     seed_task(ws, recipe, seed)
                 steps = []
                 for i, plan in enumerate(planned):
-                    args = json.loads(plan["arguments"])
-                    result = ws.call(plan["tool"], args)
+                    # The same check as Stage 2: a call the agent got rejected is rejected again.
+                    call = parse_tool_call(plan["tool"], plan["arguments"])
+                    args = call.args if isinstance(call, Call) else {}
+                    result = run_call(ws, call)
                     if result.is_infra_error:
                         raise SandboxInfraError(result.error or "sandbox failed")
                     steps.append(_step(i, plan, args, result, task_ids))

@@ -17,7 +17,7 @@ from ise_dagster.assets.intents import intents
 from ise_dagster.checks import dialogues as dialogue_checks
 from ise_dagster.checks import traces as trace_checks
 from ise_dagster.io.parquet import ParquetIOManager
-from ise_dagster.resources import EmbedderResource, GeneratorResource, TaxonomyResource
+from ise_dagster.resources import EmbedderResource, LLMResource, TaxonomyResource
 from ise_dagster.sandbox import SandboxResource, docker_client
 from ise_dagster_tests.helpers import require_docker
 
@@ -36,7 +36,7 @@ def _resources(data_dir):
     return {
         "parquet_io_manager": ParquetIOManager(base_dir=str(data_dir)),
         "taxonomy": TaxonomyResource(),
-        "generator": GeneratorResource(backend="offline"),
+        "llm": LLMResource(backend="offline"),
         "embedder": EmbedderResource(),
         "sandbox": SandboxResource(label=LABEL),
     }

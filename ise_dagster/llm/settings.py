@@ -1,0 +1,98 @@
+"""LLM settings: one server, three roles (intent writer, user simulator, agent).
+
+Every default comes from the environment, so switching backend needs no config file:
+ISE_LLM_BACKEND, ISE_LLM_BASE_URL, ISE_LLM_MODEL (all roles), ISE_LLM_STRUCTURED_OUTPUT and
+ISE_LLM_FORCE_FIRST_TOOL, and OPENAI_API_KEY.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from dagster import Config
+from pydantic import Field
+
+from ise_dagster.llm.usage import Price
+
+StructuredMode = Literal["json_schema", "json_object", "plain"]
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name) or default
+
+
+def _model() -> str:
+    return _env("ISE_LLM_MODEL", DEFAULT_MODEL) or DEFAULT_MODEL
+
+
+class ModelSettings(Config):
+    """One role's model and sampling. The paper used a different model for the user."""
+
+    model: str = Field(default_factory=_model, description="Model name as the server knows it.")
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    max_tokens: int = Field(default=1024, ge=1, description="Completion tokens per call.")
+    seed: int | None = Field(default=0, description="Request seed; fixed seeds repeat answers.")
+
+
+def writer_defaults() -> ModelSettings:
+    return ModelSettings(temperature=0.9, max_tokens=400)
+
+
+def user_defaults() -> ModelSettings:
+    return ModelSettings(temperature=0.7, max_tokens=400)
+
+
+def agent_defaults() -> ModelSettings:
+    return ModelSettings(temperature=0.2, max_tokens=1024)
+
+
+class LLMSettings(Config):
+    """The server and the policy shared by the three roles."""
+
+    base_url: str | None = Field(
+        default_factory=lambda: _env("ISE_LLM_BASE_URL"),
+        description="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (default: "
+        "OpenAI's).",
+    )
+    api_key: str | None = Field(
+        default=None, description="Defaults to $OPENAI_API_KEY; local servers accept any value."
+    )
+    timeout_s: float = Field(default=120.0, gt=0, description="Per-request timeout.")
+    max_concurrency: int = Field(default=8, ge=1, le=1024, description="Requests in flight.")
+    max_attempts: int = Field(
+        default=6, ge=1, le=50, description="Tries per request on 408/409/429/5xx/timeouts."
+    )
+    backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles.")
+    max_backoff_s: float = Field(default=60.0, ge=0)
+    structured_output: StructuredMode = Field(
+        default_factory=lambda: _env("ISE_LLM_STRUCTURED_OUTPUT", "json_schema"),
+        description="json_schema (OpenAI, vLLM), json_object (llama.cpp: json_object + "
+        "schema) or plain (JSON in the text, validated and repaired).",
+    )
+    max_repairs: int = Field(
+        default=2, ge=0, le=10, description="Re-asks with the validation error fed back."
+    )
+    max_agent_steps: int = Field(
+        default=16, ge=1, le=200, description="Model calls per agent turn before it must answer."
+    )
+    force_first_tool: str | None = Field(
+        default_factory=lambda: _env("ISE_LLM_FORCE_FIRST_TOOL"),
+        description="Name a tool to force on each turn's first agent step, for servers that "
+        "need a named tool_choice (llama.cpp); later steps use 'auto'.",
+    )
+    cache: bool = Field(default=True, description="Replay identical requests from disk.")
+    cache_dir: str | None = Field(default=None, description="Default: <data dir>/llm_cache.")
+    prices: dict[str, Price] = Field(
+        default_factory=dict,
+        description="USD per million tokens by model name, for the cost estimate.",
+    )
+    writer: ModelSettings = Field(default_factory=writer_defaults)
+    user: ModelSettings = Field(default_factory=user_defaults)
+    agent: ModelSettings = Field(default_factory=agent_defaults)
+
+    def resolved_api_key(self) -> str:
+        # Local servers ignore the key, but the SDK insists on one.
+        return self.api_key or _env("OPENAI_API_KEY") or "no-key"

@@ -1,0 +1,184 @@
+"""The LLM client against a scripted HTTP server: cache, retries, 429s, fatal errors."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from ise_dagster.llm.cache import RequestCache, cache_key
+from ise_dagster.llm.client import (
+    ContextLengthError,
+    LLMClient,
+    LLMConfigError,
+    LLMUnavailableError,
+    RequestRejectedError,
+)
+from ise_dagster.llm.settings import LLMSettings, ModelSettings
+from ise_dagster.llm.usage import Price, Usage
+from ise_dagster_tests.llm.scripted_server import Script, error, serve
+
+MSGS = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture
+def scripted(tmp_path):
+    script = Script()
+    server, url = serve(script)
+    clients = []
+
+    def make(**overrides) -> LLMClient:
+        roles = {r: ModelSettings(model="scripted") for r in ("writer", "user", "agent")}
+        settings = LLMSettings(base_url=url, api_key="k", backoff_s=0.01, max_backoff_s=0.05,
+                               **roles, **overrides)  # fmt: skip
+        client = LLMClient(settings, cache_dir=tmp_path / "cache")
+        clients.append(client)
+        return client
+
+    yield script, make
+    for c in clients:
+        c.close()
+    server.shutdown()
+
+
+def test_identical_request_is_served_from_the_cache(scripted):
+    script, make = scripted
+    client = make(prices={"scripted": Price(prompt=1000, completion=2000)})
+    usage = Usage()
+    first = client.chat(client.settings.agent, MSGS, prompt_version="p1", usage=usage)
+    second = client.chat(client.settings.agent, MSGS, prompt_version="p1", usage=usage)
+    assert (first.cached, second.cached) == (False, True)
+    assert second.content == first.content == "ok"
+    assert len(script.requests) == 1
+    assert (usage.calls, usage.cached_calls, usage.paid_calls) == (2, 1, 1)
+    assert (usage.prompt_tokens, usage.completion_tokens) == (10, 5)
+    assert usage.cost_usd == pytest.approx((10 * 1000 + 5 * 2000) / 1e6)
+    assert usage.cache_bytes_written > 0 and usage.cache_bytes_read > 0
+
+
+def test_prompt_version_and_sampling_are_part_of_the_key(scripted):
+    script, make = scripted
+    client = make()
+    role = client.settings.agent
+    client.chat(role, MSGS, prompt_version="p1")
+    client.chat(role, MSGS, prompt_version="p2")
+    client.chat(role.model_copy(update={"temperature": 0.1}), MSGS, prompt_version="p1")
+    client.chat(role.model_copy(update={"seed": 7}), MSGS, prompt_version="p1")
+    assert len(script.requests) == 4
+
+
+def test_a_corrupt_cache_entry_is_detected_and_refetched(scripted):
+    script, make = scripted
+    client = make()
+    done = client.chat(client.settings.agent, MSGS, prompt_version="p")
+    path = client.cache.path(done.key)
+    path.write_text(path.read_text()[:-20])  # a torn write
+    again = client.chat(client.settings.agent, MSGS, prompt_version="p")
+    assert not again.cached and again.content == "ok"
+    assert client.total.cache_corrupt == 1
+    assert len(script.requests) == 2
+    assert client.chat(client.settings.agent, MSGS, prompt_version="p").cached
+
+
+def test_500s_are_retried_with_backoff(scripted):
+    script, make = scripted
+    script.queue.extend([error(500, "boom"), error(503, "busy"), error(408, "slow")])
+    client = make()
+    usage = Usage()
+    assert client.chat(client.settings.agent, MSGS, prompt_version="p", usage=usage).content
+    assert len(script.requests) == 4
+    assert usage.retries == 3
+
+
+def test_429_honours_retry_after_and_halves_concurrency(scripted):
+    script, make = scripted
+    script.queue.append(error(429, "slow down", {"Retry-After": "1"}))
+    client = make(max_concurrency=8)
+    started = time.monotonic()
+    client.chat(client.settings.agent, MSGS, prompt_version="p")
+    assert time.monotonic() - started >= 0.9  # waited as told, not the 0.01 s backoff
+    assert client._limit.limit == 4
+
+
+def test_persistent_failure_raises_a_clear_error_after_bounded_retries(scripted):
+    script, make = scripted
+    script.default = error(500, "model crashed")
+    client = make(max_attempts=3)
+    with pytest.raises(LLMUnavailableError, match="failed 3 times.*model crashed"):
+        client.chat(client.settings.agent, MSGS, prompt_version="p")
+    assert len(script.requests) == 3
+
+
+def test_wrong_api_key_fails_once_before_any_chat(scripted):
+    script, make = scripted
+    script.models_status = 401
+    client = make()
+    for _ in range(3):
+        with pytest.raises(LLMConfigError, match="rejected the API key"):
+            client.chat(client.settings.agent, MSGS, prompt_version="p")
+    assert script.model_calls == 1 and script.requests == []
+
+
+def test_unreachable_base_url_is_one_clear_error(tmp_path):
+    settings = LLMSettings(base_url="http://127.0.0.1:9/v1", api_key="k")
+    client = LLMClient(settings, cache_dir=tmp_path)
+    with pytest.raises(LLMConfigError, match="cannot reach the model server.*serve-local"):
+        client.preflight("gpt-4o-mini")
+    client.close()
+
+
+def test_unknown_model_names_what_the_server_serves(scripted):
+    script, make = scripted
+    script.models = ["llama3.2:latest", "qwen"]
+    client = make()
+    client.preflight("llama3.2")  # Ollama's :latest alias is accepted
+    with pytest.raises(LLMConfigError, match="'gpt-x' is not served.*llama3.2:latest, qwen"):
+        client.preflight("gpt-x")
+
+
+def test_400s_are_classified(scripted):
+    script, make = scripted
+    client = make()
+    role = client.settings.agent
+    tools = [{"type": "function", "function": {"name": "exec", "parameters": {}}}]
+    script.queue.append(error(400, "This model's maximum context length is 2048 tokens"))
+    with pytest.raises(ContextLengthError):
+        client.chat(role, MSGS, prompt_version="a")
+    script.queue.append(error(400, "registry.ollama.ai/library/gemma does not support tools"))
+    with pytest.raises(LLMConfigError, match="does not support tool calling"):
+        client.chat(role, MSGS, prompt_version="b", tools=tools)
+    with pytest.raises(LLMConfigError):  # fatal: the run stops, it does not grind on
+        client.chat(role, MSGS, prompt_version="c")
+
+
+def test_other_400_is_rejected_without_retry(scripted):
+    script, make = scripted
+    script.queue.append(error(400, "bad temperature"))
+    client = make()
+    with pytest.raises(RequestRejectedError, match="bad temperature"):
+        client.chat(client.settings.agent, MSGS, prompt_version="a")
+    assert len(script.requests) == 1
+
+
+def _hammer(root: str, worker: int) -> int:
+    cache = RequestCache(root)
+    for i in range(300):
+        key = cache_key({"i": i % 50})
+        cache.put(key, {"i": i % 50, "pad": "x" * 2000, "by": worker})
+        value, _, corrupt = cache.get(key)
+        assert not corrupt and value is not None and value["i"] == i % 50
+    return worker
+
+
+def test_parallel_processes_never_corrupt_the_cache(tmp_path: Path):
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        assert sorted(pool.starmap(_hammer, [(str(tmp_path), w) for w in range(4)])) == [0, 1, 2, 3]
+    files = list(tmp_path.rglob("*.json"))
+    assert len(files) == 50
+    assert not list(tmp_path.rglob("*.tmp"))
+    for f in files:
+        entry = json.loads(f.read_text())
+        assert json.loads(entry["body"])["pad"] == "x" * 2000
