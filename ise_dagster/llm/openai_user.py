@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from ise_dagster.llm.client import LLMClient
 from ise_dagster.llm.openai_writer import describe_persona
@@ -39,6 +39,7 @@ class FirstUserAnswer(UserAnswer):
     server then cannot even produce `completed: true`)."""
 
     completed: Literal[False]
+    query: str = Field(min_length=1)
 
 
 class UserOutputError(Exception):

@@ -23,21 +23,20 @@ M = TypeVar("M", bound=BaseModel)
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.I)
 
 
-# Checked by pydantic instead: OpenAI's strict mode rejects them, and llama.cpp turns a
-# maxLength into a grammar too big to parse.
-_UNSENT = ("minLength", "maxLength", "title")
-
-
-def schema_of(model: type[BaseModel]) -> dict[str, Any]:
-    """A strict-mode-friendly JSON schema: every property required, no extras, no lengths."""
+def schema_of(model: type[BaseModel], min_lengths: bool = False) -> dict[str, Any]:
+    """A strict-mode-friendly JSON schema: every property required, no extras. Lengths are
+    left to pydantic: OpenAI's strict mode rejects them and llama.cpp turns a maxLength into
+    a grammar too big to parse; a small minLength is kept for grammar-constrained servers."""
     schema = model.model_json_schema()
     schema.pop("title", None)
     schema.pop("description", None)  # a docstring, not an instruction
     schema["additionalProperties"] = False
     schema["required"] = list(schema.get("properties", {}))
     for prop in schema.get("properties", {}).values():
-        for key in _UNSENT:
-            prop.pop(key, None)
+        prop.pop("title", None)
+        prop.pop("maxLength", None)
+        if not min_lengths:
+            prop.pop("minLength", None)
     return schema
 
 
@@ -48,7 +47,7 @@ def response_format(mode: StructuredMode, model: type[BaseModel]) -> dict[str, A
             "json_schema": {"name": model.__name__, "schema": schema_of(model), "strict": True},
         }
     if mode == "json_object":
-        return {"type": "json_object", "schema": schema_of(model)}
+        return {"type": "json_object", "schema": schema_of(model, min_lengths=True)}
     return None
 
 
