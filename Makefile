@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: setup
-	$(BIN)/ise run
+	$(BIN)/ise run $(ARGS)
 
 test: setup
 	$(BIN)/pytest -q

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from ise_dagster.llm.cli import llm_group
 from ise_dagster.sandbox.cli import sandbox_group
 
 
@@ -160,3 +161,4 @@ def _summary(root: Path, date: str) -> None:
 
 
 main.add_command(sandbox_group)
+main.add_command(llm_group)

@@ -1,8 +1,8 @@
 """LLM settings: one server, three roles (intent writer, user simulator, agent).
 
 Every default comes from the environment, so switching backend needs no config file:
-ISE_LLM_BACKEND, ISE_LLM_BASE_URL, ISE_LLM_MODEL (all roles), ISE_LLM_STRUCTURED_OUTPUT and
-ISE_LLM_FORCE_FIRST_TOOL, and OPENAI_API_KEY.
+ISE_LLM_BACKEND, ISE_LLM_BASE_URL, ISE_LLM_MODEL (all roles), ISE_LLM_STRUCTURED_OUTPUT,
+ISE_LLM_FORCE_FIRST_TOOL, ISE_LLM_MAX_CONCURRENCY and OPENAI_API_KEY.
 """
 
 from __future__ import annotations
@@ -61,7 +61,13 @@ class LLMSettings(Config):
         default=None, description="Defaults to $OPENAI_API_KEY; local servers accept any value."
     )
     timeout_s: float = Field(default=120.0, gt=0, description="Per-request timeout.")
-    max_concurrency: int = Field(default=8, ge=1, le=1024, description="Requests in flight.")
+    max_concurrency: int = Field(
+        default_factory=lambda: int(_env("ISE_LLM_MAX_CONCURRENCY", "8") or 8),
+        ge=1,
+        le=1024,
+        description="Requests in flight ($ISE_LLM_MAX_CONCURRENCY). A server that answers one "
+        "at a time (llama.cpp) wants 1, so queued requests do not time out.",
+    )
     max_attempts: int = Field(
         default=6, ge=1, le=50, description="Tries per request on 408/409/429/5xx/timeouts."
     )

