@@ -64,7 +64,8 @@ def run(
     if unknown:
         raise click.BadParameter(f"unknown domain(s) {unknown}; known: {DOMAINS}")
     domains = domains or tuple(DOMAINS)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    for noisy in ("alembic", "httpx", "httpx2"):  # per-request HTTP lines drown the report
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     level = "DEBUG" if verbose else "WARNING"
     loggers = {"console": {"config": {"log_level": level}}}
     intent_ops: dict = {}
