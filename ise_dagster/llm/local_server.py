@@ -337,9 +337,10 @@ class LocalServer:
             "--n_ctx", str(self.n_ctx),
         ]  # fmt: skip
         argv = [str(self._python), "-c", _LAUNCHER, str(os.getpid()), *args]
-        # The wheel uses OpenMP, whose threads busy-wait by default: with anything else on
-        # the cores (a second server, the sandboxes, the pipeline) generation slowed ~7x in
-        # a measurement on 2 cores. Passive waiting costs little when the server is alone.
+        # The wheel uses OpenMP, whose threads spin while waiting. With anything else on the
+        # cores (another server, the sandboxes, the pipeline) 60 tokens took 2.3 s and at
+        # times 70-120 s on 2 cores, against a steady 1.4 s with passive waiting; alone,
+        # passive costs ~0.5 s (1.45 s vs 0.9 s). OMP_WAIT_POLICY in the environment wins.
         env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ}
         with self.log_path.open("ab") as log:
             log.write(f"\n$ {self._python} -m llama_cpp.server {' '.join(args)}\n".encode())
