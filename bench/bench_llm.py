@@ -34,6 +34,7 @@ import openai
 
 from ise_dagster.config import ComplexityMix
 from ise_dagster.diversity.embed import get_embedder
+from ise_dagster.llm.cache import RequestCache
 from ise_dagster.llm.client import LLMClient
 from ise_dagster.llm.local_server import LLAMA_CPP_VERSION, LocalServer
 from ise_dagster.llm.offline_writer import OfflineIntentWriter
@@ -196,6 +197,13 @@ def partition_rerun(server: LocalServer, n: int, cache_dir: Path) -> dict[str, A
     api = sandbox.manager().client.api
     sandbox.close()
     leaked = len(api.containers(all=True, filters={"label": LABEL}))
+    # Paid answers longer than any role's max_tokens: llama-cpp-python 0.3.36's
+    # chatml-function-calling handler generates tool-call arguments with max_tokens=None,
+    # so a degenerate argument runs until the context window is full.
+    cache = RequestCache(cache_dir)
+    lengths = [(cache.get(p.stem)[0] or {}).get("usage", {}).get("completion_tokens", 0)
+               for p in cache_dir.rglob("*.json")]  # fmt: skip
+    cap = max(llm.user.max_tokens, llm.agent.max_tokens)
     first, again = runs
     shared = first["messages"].keys() & again["messages"].keys()
     # A dialogue replays whole only when every tool observation came out byte-identical.
@@ -210,6 +218,8 @@ def partition_rerun(server: LocalServer, n: int, cache_dir: Path) -> dict[str, A
         "rerun_hit_rate": again["cached_calls"] / max(1, again["calls"]),
         "identical_dialogues": identical,
         "containers_leaked": leaked,
+        "answers_over_max_tokens": sum(n > cap for n in lengths),
+        "longest_answer_tokens": max(lengths, default=0),
     }
 
 
@@ -218,13 +228,15 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=30, help="distinct requests per method")
     ap.add_argument("--hits", type=int, default=5000, help="cache-hit calls to time (at least)")
     ap.add_argument("--dialogues", type=int, default=50, help="0 skips the partition re-run")
+    ap.add_argument("--n-ctx", type=int, default=None, help="server context (default: 8192)")
     ap.add_argument("--json", type=Path, default=None, help="default: bench/results/ if it exists")
     args = ap.parse_args()
     # wordllama turns on INFO logging for everything; keep the HTTP client quiet.
     for name in ("httpx", "httpx2", "openai"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
-    server = LocalServer(progress=print).start()
+    kw = {"n_ctx": args.n_ctx} if args.n_ctx else {}
+    server = LocalServer(progress=print, **kw).start()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-llm-") as tmp:
             t0 = time.perf_counter()
@@ -238,9 +250,11 @@ def main() -> None:
     finally:
         server.stop()
 
-    machine = (f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, python "
-               f"{platform.python_version()}; llama-cpp-python {LLAMA_CPP_VERSION}, "
-               f"{server.model}, --n_threads {server.n_threads}")  # fmt: skip
+    machine = (
+        f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, python "
+        f"{platform.python_version()}; llama-cpp-python {LLAMA_CPP_VERSION}, {server.model}, "
+        f"--n_threads {server.n_threads}, --n_ctx {server.n_ctx}"
+    )
     rows = [
         ("bare AsyncOpenAI, per call (median / mean)",
          f"{ov['bare_median_ms']:.1f} / {ov['bare_mean_ms']:.1f} ms",
@@ -269,6 +283,10 @@ def main() -> None:
              f"{part['rerun_hit_rate']:.1%}",
              f"{r['cached_calls']}/{r['calls']} calls; {r['paid_calls']} paid (observation "
              f"changed); {part['identical_dialogues']}/{part['dialogues']} dialogues identical"),
+            ("paid answers longer than max_tokens",
+             str(part["answers_over_max_tokens"]),
+             f"longest {part['longest_answer_tokens']} tokens: tool-call arguments ignore "
+             "max_tokens in llama-cpp-python's chatml-function-calling"),
             ("containers leaked", str(part["containers_leaked"]), "target 0"),
         ]  # fmt: skip
 
