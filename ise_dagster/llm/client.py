@@ -59,7 +59,7 @@ class Completion:
     key: str
 
     @classmethod
-    def from_cached(cls, body: dict[str, Any], key: str, cached: bool) -> Completion:
+    def from_body(cls, body: dict[str, Any], key: str, cached: bool) -> Completion:
         usage = body.get("usage") or {}
         return cls(
             content=body.get("content"),
@@ -241,7 +241,7 @@ class LLMClient:
                 for u in self.meters(usage):
                     u.record_call(cached=True, prompt_tokens=0, completion_tokens=0,
                                   price=price, bytes_read=nbytes)  # fmt: skip
-                return Completion.from_cached(cached, key, cached=True)
+                return Completion.from_body(cached, key, cached=True)
         if self._fatal is not None:
             raise self._fatal
         try:
@@ -250,7 +250,7 @@ class LLMClient:
             self._fatal = e
             raise
         written = self.cache.put(key, body) if self.cache is not None else 0
-        done = Completion.from_cached(body, key, cached=False)
+        done = Completion.from_body(body, key, cached=False)
         for u in self.meters(usage):
             u.record_call(cached=False, prompt_tokens=done.prompt_tokens,
                           completion_tokens=done.completion_tokens, price=price,

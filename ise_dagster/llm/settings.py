@@ -24,7 +24,7 @@ def _env(name: str, default: str | None = None) -> str | None:
 
 
 def _model() -> str:
-    return _env("ISE_LLM_MODEL", DEFAULT_MODEL) or DEFAULT_MODEL
+    return os.environ.get("ISE_LLM_MODEL") or DEFAULT_MODEL
 
 
 class ModelSettings(Config):

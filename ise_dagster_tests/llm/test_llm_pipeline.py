@@ -7,7 +7,6 @@ never the quality of the text.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from ise_dagster.resources import EmbedderResource, LLMResource, TaxonomyResourc
 from ise_dagster.sandbox import SandboxResource, docker_client
 from ise_dagster.stages.dialogues import DialogueSettings, simulate
 from ise_dagster.stages.traces import replay
-from ise_dagster_tests.helpers import require_docker
+from ise_dagster_tests.helpers import require_docker, start_or_skip
 
 pytestmark = [pytest.mark.llm, pytest.mark.docker, pytest.mark.slow]
 LABEL = "ise.sandbox.test-llm"
@@ -197,13 +196,7 @@ def test_killed_run_resumes_from_the_cache_without_paying_twice(
 
 
 def test_server_stopped_mid_run_retries_then_fails_cleanly(offline_intents, engine, tmp_path):
-    server = LocalServer(progress=lambda m: None)
-    try:
-        server.start()
-    except Exception as exc:  # the shared fixture reports install problems
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no local model server: {exc}")
+    server = start_or_skip(LocalServer(progress=lambda m: None))
     cache = tmp_path / "cache"
     llm = llm_resource(server.base_url, cache, max_attempts=3, backoff_s=0.2)
     sandbox = SandboxResource(label=LABEL)
