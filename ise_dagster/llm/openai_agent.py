@@ -13,6 +13,7 @@ from typing import Any
 
 from ise_dagster.llm.client import Completion, ContextLengthError, LLMClient
 from ise_dagster.llm.prompts import load_prompt
+from ise_dagster.llm.settings import ToolResults
 from ise_dagster.llm.simulator import AgentTurn, RunTools, UserTurn
 from ise_dagster.llm.tools import TOOL_SCHEMAS, RejectedCall, parse_tool_call
 from ise_dagster.llm.usage import Usage
@@ -23,16 +24,22 @@ _ELIDED = json.dumps({"elided": "older tool output removed to fit the context wi
 _NUDGE = "(Your last answer was empty. Reply to the user in plain text.)"
 
 
-def wire_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def wire_messages(
+    messages: list[dict[str, Any]], tool_results: ToolResults = "tool"
+) -> list[dict[str, Any]]:
     """Trajectory messages as the chat API takes them: tool messages lose our extra
-    fields (`name`, `success`), which strict servers reject."""
+    fields (`name`, `success`), which strict servers reject, or become user text."""
     out = []
     for m in messages:
-        if m["role"] == "tool":
+        if m["role"] != "tool":
+            out.append(m)
+        elif tool_results == "user":
+            out.append(
+                {"role": "user", "content": f"[{m.get('name', 'tool')} result]\n{m['content']}"}
+            )
+        else:
             out.append({"role": "tool", "tool_call_id": m["tool_call_id"],
                         "content": m["content"]})  # fmt: skip
-        else:
-            out.append(m)
     return out
 
 
@@ -94,15 +101,15 @@ class OpenAIAgent:
         return text
 
     def _call(self, messages: list[dict[str, Any]], tool_choice: Any) -> Completion:
-        wire = wire_messages(messages)
         try:
-            return self._chat(wire, tool_choice)
+            return self._chat(messages, tool_choice)
         except ContextLengthError:
             # Keep the conversation, drop the bulk: old tool outputs. If that is not
             # enough, the error reaches the dialogue, which ends and is labeled.
-            return self._chat(elide_old_tool_outputs(wire), tool_choice)
+            return self._chat(elide_old_tool_outputs(messages), tool_choice)
 
-    def _chat(self, wire: list[dict[str, Any]], tool_choice: Any) -> Completion:
+    def _chat(self, messages: list[dict[str, Any]], tool_choice: Any) -> Completion:
+        wire = wire_messages(messages, self.client.settings.tool_results)
         return self.client.chat(self.role, wire, prompt_version=self.prompt.id,
                                 tools=TOOL_SCHEMAS, tool_choice=tool_choice,
                                 usage=self.usage)  # fmt: skip

@@ -16,6 +16,7 @@ from pydantic import Field
 from ise_dagster.llm.usage import Price
 
 StructuredMode = Literal["json_schema", "json_object", "plain"]
+ToolResults = Literal["tool", "user"]
 DEFAULT_MODEL = "gpt-4o-mini"
 
 
@@ -37,16 +38,22 @@ class ModelSettings(Config):
     seed: int | None = Field(default=0, description="Request seed; fixed seeds repeat answers.")
 
 
-def writer_defaults() -> ModelSettings:
-    return ModelSettings(temperature=0.9, max_tokens=400)
+# One subclass per role, not default_factory: Dagster builds a nested config's defaults from
+# its class's fields and ignores a factory, so role defaults must live on the class.
+class WriterSettings(ModelSettings):
+    temperature: float = Field(default=0.9, ge=0, le=2)
+    # An intent is a sentence or three; a small model that rambles is cut off early.
+    max_tokens: int = Field(default=256, ge=1, description="Completion tokens per call.")
 
 
-def user_defaults() -> ModelSettings:
-    return ModelSettings(temperature=0.7, max_tokens=400)
+class UserSettings(ModelSettings):
+    temperature: float = Field(default=0.7, ge=0, le=2)
+    max_tokens: int = Field(default=400, ge=1, description="Completion tokens per call.")
 
 
-def agent_defaults() -> ModelSettings:
-    return ModelSettings(temperature=0.2, max_tokens=1024)
+class AgentSettings(ModelSettings):
+    temperature: float = Field(default=0.2, ge=0, le=2)
+    max_tokens: int = Field(default=1024, ge=1, description="Completion tokens per call.")
 
 
 class LLMSettings(Config):
@@ -89,15 +96,21 @@ class LLMSettings(Config):
         description="Name a tool to force on each turn's first agent step, for servers that "
         "need a named tool_choice (llama.cpp); later steps use 'auto'.",
     )
+    tool_results: ToolResults = Field(
+        default_factory=lambda: _env("ISE_LLM_TOOL_RESULTS", "tool"),
+        description="How tool results reach the agent ($ISE_LLM_TOOL_RESULTS): 'tool' "
+        "messages (the API's way), or 'user' text for servers whose chat template drops "
+        "tool messages (llama.cpp's chatml-function-calling). The trajectory keeps 'tool'.",
+    )
     cache: bool = Field(default=True, description="Replay identical requests from disk.")
     cache_dir: str | None = Field(default=None, description="Default: <data dir>/llm_cache.")
     prices: dict[str, Price] = Field(
         default_factory=dict,
         description="USD per million tokens by model name, for the cost estimate.",
     )
-    writer: ModelSettings = Field(default_factory=writer_defaults)
-    user: ModelSettings = Field(default_factory=user_defaults)
-    agent: ModelSettings = Field(default_factory=agent_defaults)
+    writer: WriterSettings = Field(default_factory=WriterSettings)
+    user: UserSettings = Field(default_factory=UserSettings)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
 
     def resolved_api_key(self) -> str:
         # Local servers ignore the key, but the SDK insists on one.

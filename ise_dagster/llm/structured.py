@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ise_dagster.llm.client import LLMClient
+from ise_dagster.llm.client import ContextLengthError, LLMClient
 from ise_dagster.llm.settings import ModelSettings, StructuredMode
 from ise_dagster.llm.usage import Usage
 
@@ -92,8 +92,15 @@ def ask(
         convo[0] = {**convo[0], "content": f"{convo[0]['content']}\n\n{hint}"}
     error = ""
     for attempt in range(1, client.settings.max_repairs + 2):
-        done = client.chat(role, convo, prompt_version=prompt_version, response_format=fmt,
-                           usage=usage)  # fmt: skip
+        try:
+            done = client.chat(role, convo, prompt_version=prompt_version, response_format=fmt,
+                               usage=usage)  # fmt: skip
+        except ContextLengthError as e:
+            if attempt == 1:  # the prompt alone does not fit: a setup problem, not bad output
+                raise
+            # The repairs so far (bad answers + errors) filled the context: give up on it.
+            error = f"{error}; then the repair conversation overflowed the context ({e})"
+            break
         if done.refusal:
             error = f"the model refused: {done.refusal}"
         else:
@@ -111,7 +118,7 @@ def ask(
         ]  # fmt: skip
     for u in client.meters(usage):
         u.bump("failed_outputs")
-    return Structured(None, error, client.settings.max_repairs + 1)
+    return Structured(None, error, attempt)
 
 
 def _short(error: Exception) -> str:

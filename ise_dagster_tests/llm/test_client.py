@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from dagster import asset, materialize
 
 from ise_dagster.llm.cache import RequestCache, cache_key
 from ise_dagster.llm.client import (
@@ -17,8 +18,9 @@ from ise_dagster.llm.client import (
     LLMUnavailableError,
     RequestRejectedError,
 )
-from ise_dagster.llm.settings import LLMSettings, ModelSettings
+from ise_dagster.llm.settings import LLMSettings
 from ise_dagster.llm.usage import Price, Usage
+from ise_dagster.resources import LLMResource
 from ise_dagster_tests.llm.scripted_server import Script, error, serve
 
 MSGS = [{"role": "user", "content": "hi"}]
@@ -31,7 +33,7 @@ def scripted(tmp_path):
     clients = []
 
     def make(**overrides) -> LLMClient:
-        roles = {r: ModelSettings(model="scripted") for r in ("writer", "user", "agent")}
+        roles = {r: {"model": "scripted"} for r in ("writer", "user", "agent")}
         settings = LLMSettings(base_url=url, api_key="k", backoff_s=0.01, max_backoff_s=0.05,
                                **roles, **overrides)  # fmt: skip
         client = LLMClient(settings, cache_dir=tmp_path / "cache")
@@ -182,3 +184,18 @@ def test_parallel_processes_never_corrupt_the_cache(tmp_path: Path):
     for f in files:
         entry = json.loads(f.read_text())
         assert json.loads(entry["body"])["pad"] == "x" * 2000
+
+
+def test_each_role_keeps_its_own_defaults_inside_a_dagster_run(tmp_path):
+    # Dagster rebuilds nested config from the class's field defaults, not a default_factory.
+    seen = {}
+
+    @asset
+    def probe(llm: LLMResource) -> None:
+        seen.update({r: getattr(llm, r).model_dump() for r in ("writer", "user", "agent")})
+
+    resource = LLMResource(user={"max_tokens": 77})
+    assert materialize([probe], resources={"llm": resource}).success
+    assert (seen["writer"]["temperature"], seen["writer"]["max_tokens"]) == (0.9, 256)
+    assert (seen["user"]["temperature"], seen["user"]["max_tokens"]) == (0.7, 77)
+    assert (seen["agent"]["temperature"], seen["agent"]["max_tokens"]) == (0.2, 1024)

@@ -25,7 +25,6 @@ from ise_dagster.io.parquet import ParquetIOManager
 from ise_dagster.llm.cache import RequestCache
 from ise_dagster.llm.client import LLMUnavailableError
 from ise_dagster.llm.local_server import LocalServer
-from ise_dagster.llm.settings import ModelSettings
 from ise_dagster.resources import EmbedderResource, LLMResource, TaxonomyResource
 from ise_dagster.sandbox import SandboxResource, docker_client
 from ise_dagster.stages.dialogues import DialogueSettings, simulate
@@ -51,9 +50,9 @@ def llm_resource(base_url: str, cache_dir: Path, **overrides) -> LLMResource:
         max_agent_steps=2,
         max_concurrency=2,
         cache_dir=str(cache_dir),
-        writer=ModelSettings(**short),
-        user=ModelSettings(**short),
-        agent=ModelSettings(**{**short, "max_tokens": 128}),
+        writer=short,
+        user=short,
+        agent={**short, "max_tokens": 128},
         **overrides,
     )
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from ise_dagster.llm.client import ContextLengthError
 from ise_dagster.llm.openai_agent import OpenAIAgent, elide_old_tool_outputs
 from ise_dagster.llm.openai_user import OpenAIUserSimulator, UserOutputError
 from ise_dagster.llm.openai_writer import IntentText
@@ -46,6 +47,18 @@ def test_answers_that_stay_invalid_become_a_labeled_failure(scripted):  # noqa: 
     got = _ask(client)
     assert got.value is None and "refused" in got.error
     assert client.total.failed_outputs == 1 and len(script.requests) == 2
+
+
+def test_a_repair_that_overflows_the_context_is_a_labeled_failure(scripted):  # noqa: F811
+    script, make = scripted
+    overflow = error(400, "Requested tokens (2300) exceed context window of 2048")
+    script.queue.extend([completion("not json"), overflow])
+    got = _ask(make())
+    assert got.value is None and "overflowed the context" in got.error and got.attempts == 2
+    # The prompt alone overflowing is a setup problem, so that still raises.
+    script.queue.append(overflow)
+    with pytest.raises(ContextLengthError):
+        _ask(make(cache=False))
 
 
 @pytest.mark.parametrize("mode", ["json_schema", "json_object", "plain"])
@@ -114,6 +127,19 @@ def test_malformed_tool_calls_become_error_results_the_agent_sees(scripted):  # 
     second = script.requests[1]["messages"]
     assert [m["role"] for m in second[-4:]] == ["tool"] * 4
     assert all(set(m) == {"role", "tool_call_id", "content"} for m in second[-4:])
+
+
+def test_tool_results_can_go_as_user_text_while_the_trajectory_keeps_tool_messages(scripted):  # noqa: F811, E501
+    script, make = scripted
+    script.queue.extend([completion(None, [_tc("exec", '{"cmd": "ls"}')], finish="tool_calls"),
+                         completion("a.txt")])  # fmt: skip
+    agent, tools, transcript, _ = _agent(make(tool_results="user"))
+    agent.respond(UserTurn(False, "list", "", False), tools)
+    recorded = [m for m in transcript.messages if m["role"] == "tool"]
+    sent = script.requests[1]["messages"][-1]
+    assert len(recorded) == 1 and "a.txt" in recorded[0]["content"]
+    assert sent == {"role": "user", "content": "[exec result]\n" + recorded[0]["content"]}
+    assert not any(m["role"] == "tool" for m in script.requests[1]["messages"])
 
 
 def test_step_cap_forces_a_text_answer_and_first_tool_can_be_forced(scripted):  # noqa: F811
