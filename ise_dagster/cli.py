@@ -13,6 +13,9 @@ import click
 from ise_dagster.llm.cli import llm_group
 from ise_dagster.sandbox.cli import sandbox_group
 
+# Below this many intents the per-domain Vendi target (MIN_PARTITION_VENDI) is out of reach.
+SMALLEST_JUDGED_PARTITION = 40
+
 
 @click.group()
 def main() -> None:
@@ -71,6 +74,12 @@ def run(
     intent_ops: dict = {}
     if intents_per_domain is not None:
         intent_ops["intents"] = {"config": {"intents_per_domain": intents_per_domain}}
+        if intents_per_domain < SMALLEST_JUDGED_PARTITION:
+            # A Vendi score is at most the number of intents: the target is out of reach.
+            intent_ops["intents_intents_vendi"] = {"config": {"min_vendi": 0.0}}
+            click.echo(f"note: {intents_per_domain} intents per domain are too few to judge "
+                       f"diversity (under {SMALLEST_JUDGED_PARTITION}); the per-domain Vendi "
+                       "check only reports its score in this run.")  # fmt: skip
     dialogue_ops: dict = {}
     if dialogues_per_domain is not None:
         dialogue_ops["dialogues"] = {"config": {"dialogues_per_partition": dialogues_per_domain}}

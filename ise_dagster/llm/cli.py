@@ -44,7 +44,7 @@ def serve_local(port: int, n_threads: int | None, n_ctx: int) -> None:
             f"export ISE_LLM_BACKEND=openai ISE_LLM_BASE_URL={server.base_url} "
             f"ISE_LLM_MODEL={MODEL_ALIAS} OPENAI_API_KEY=local "
             "ISE_LLM_STRUCTURED_OUTPUT=json_object ISE_LLM_FORCE_FIRST_TOOL=exec "
-            "ISE_LLM_MAX_CONCURRENCY=1 ISE_LLM_TOOL_RESULTS=user"
+            "ISE_LLM_MAX_CONCURRENCY=1 ISE_LLM_TOOL_RESULTS=user ISE_LLM_MAX_TOKENS=256"
         )
         _err(f"serving (log: {server.log_path}); Ctrl-C to stop")
         while server.running:

@@ -1,14 +1,15 @@
 """LLM settings: one server, three roles (intent writer, user simulator, agent).
 
 Every default comes from the environment, so switching backend needs no config file:
-ISE_LLM_BACKEND, ISE_LLM_BASE_URL, ISE_LLM_MODEL (all roles), ISE_LLM_STRUCTURED_OUTPUT,
-ISE_LLM_FORCE_FIRST_TOOL, ISE_LLM_MAX_CONCURRENCY and OPENAI_API_KEY.
+ISE_LLM_BACKEND, ISE_LLM_BASE_URL, ISE_LLM_MODEL and ISE_LLM_MAX_TOKENS (all roles),
+ISE_LLM_STRUCTURED_OUTPUT, ISE_LLM_FORCE_FIRST_TOOL, ISE_LLM_MAX_CONCURRENCY,
+ISE_LLM_TOOL_RESULTS and OPENAI_API_KEY.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
 from dagster import Config
 from pydantic import Field
@@ -28,6 +29,20 @@ def _model() -> str:
     return os.environ.get("ISE_LLM_MODEL") or DEFAULT_MODEL
 
 
+def _max_tokens(role_default: int) -> int:
+    # llama.cpp reserves max_tokens out of the context window, so a small local context
+    # wants a small value for every role.
+    return int(_env("ISE_LLM_MAX_TOKENS") or role_default)
+
+
+def _max_tokens_field(role_default: int) -> Any:
+    return Field(
+        default_factory=lambda: _max_tokens(role_default),
+        ge=1,
+        description=f"Completion tokens per call ($ISE_LLM_MAX_TOKENS, else {role_default}).",
+    )
+
+
 class ModelSettings(Config):
     """One role's model and sampling. The paper used a different model for the user."""
 
@@ -38,22 +53,22 @@ class ModelSettings(Config):
     seed: int | None = Field(default=0, description="Request seed; fixed seeds repeat answers.")
 
 
-# One subclass per role, not default_factory: Dagster builds a nested config's defaults from
-# its class's fields and ignores a factory, so role defaults must live on the class.
+# One subclass per role: Dagster builds a nested config's defaults from its class's fields
+# and ignores an outer default_factory returning a preset instance.
 class WriterSettings(ModelSettings):
     temperature: float = Field(default=0.9, ge=0, le=2)
     # An intent is a sentence or three; a small model that rambles is cut off early.
-    max_tokens: int = Field(default=256, ge=1, description="Completion tokens per call.")
+    max_tokens: int = _max_tokens_field(256)
 
 
 class UserSettings(ModelSettings):
     temperature: float = Field(default=0.7, ge=0, le=2)
-    max_tokens: int = Field(default=400, ge=1, description="Completion tokens per call.")
+    max_tokens: int = _max_tokens_field(400)
 
 
 class AgentSettings(ModelSettings):
     temperature: float = Field(default=0.2, ge=0, le=2)
-    max_tokens: int = Field(default=1024, ge=1, description="Completion tokens per call.")
+    max_tokens: int = _max_tokens_field(1024)
 
 
 class LLMSettings(Config):
