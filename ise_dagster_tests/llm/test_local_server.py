@@ -13,6 +13,7 @@ import pytest
 from openai import OpenAI
 
 from ise_dagster.llm.local_server import MODEL_ALIAS, LocalServer
+from ise_dagster_tests.helpers import start_or_skip
 
 EXEC_TOOL = {
     "type": "function",
@@ -110,3 +111,46 @@ def test_stop_then_restart_on_the_same_port(client: OpenAI, local_llm: LocalServ
         local_llm.restart()
     assert local_llm.running and local_llm.base_url == url
     assert MODEL_ALIAS in [m.id for m in client.models.list()]
+
+
+WRITE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "write",
+        "description": "Write a file.",
+        "parameters": {
+            "type": "object",
+            "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+            "required": ["path", "content"],
+        },
+    },
+}
+
+
+@pytest.mark.slow
+def test_generations_the_server_leaves_unbounded_are_capped(local_llm: LocalServer) -> None:
+    # Under tool_choice "auto" llama-cpp-python drops max_tokens for the arguments; a named
+    # tool_choice keeps it. On this prompt the model writes 25 tokens of arguments.
+    server = start_or_skip(LocalServer(generation_cap=8, progress=lambda m: None))
+    try:
+        client = OpenAI(base_url=server.base_url, api_key="local", max_retries=0, timeout=120)
+        msgs = [
+            {"role": "system", "content": "You write long files with the write tool."},
+            {
+                "role": "user",
+                "content": "Write a 2000-word essay about the sea to /workspace/sea.txt.",
+            },
+        ]
+
+        def tokens(choice: object) -> int:
+            resp = client.chat.completions.create(
+                model=server.model, messages=msgs, tools=[WRITE_TOOL], tool_choice=choice,
+                temperature=0, max_tokens=2000,
+            )  # fmt: skip
+            assert resp.choices[0].message.tool_calls and resp.usage is not None
+            return resp.usage.completion_tokens
+
+        named = tokens({"type": "function", "function": {"name": "write"}})
+        assert tokens("auto") <= 8 < named
+    finally:
+        server.stop()
