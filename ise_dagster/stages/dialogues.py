@@ -368,7 +368,9 @@ def simulate_partition(
             resumed += 1
             return row
         row = simulate(intent, date, taxonomy, sandbox, settings, user_factory, agent_factory)
-        if checkpoint is not None:
+        # Model-side failures depend on the server (its context size, what it rejects), so
+        # a re-run tries them again; the request cache replays their calls up to the failure.
+        if checkpoint is not None and row["status"] not in LLM_FAILURE_STATUSES:
             checkpoint.put(intent, date, row)
         return row
 

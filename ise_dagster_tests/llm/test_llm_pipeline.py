@@ -186,7 +186,8 @@ def test_killed_run_resumes_from_the_cache_without_paying_twice(
             .metadata.items()}  # fmt: skip
     new = _entries(cache) - before
     # Every paid call wrote a new key: none of the killed run's answers was bought again.
-    checkpoints = 3 - meta["resumed_from_checkpoint"]
+    # (Dialogues labeled as model-side failures are not checkpointed.)
+    checkpoints = 3 - meta["resumed_from_checkpoint"] - meta["labeled_llm_failures"]
     assert meta["llm_paid_calls"] == len(new) - checkpoints
     assert meta["llm_cached_calls"] + meta["resumed_from_checkpoint"] > 0
     frame = pl.read_parquet(out)

@@ -138,3 +138,51 @@ def test_dialogues_reaching_the_turn_cap_are_discarded_and_counted(sandbox, tax)
                                        progress=lambda m: None)  # fmt: skip
     assert frame.height == 0
     assert counts == {"turn_cap": 1}
+
+
+class _DictCheckpoint:
+    def __init__(self):
+        self.rows = {}
+
+    def get(self, intent, date):
+        return self.rows.get(intent["intent_id"])
+
+    def put(self, intent, date, row):
+        self.rows[intent["intent_id"]] = row
+
+
+class _OverflowingAgent:
+    name = "overflowing-agent"
+    system_prompt = "You are an agent."
+    usage = None
+
+    def __init__(self, recipes, contexts):
+        pass
+
+    def respond(self, turn, run_tools):
+        from ise_dagster.llm.client import ContextLengthError
+
+        raise ContextLengthError("maximum context length is 2048 tokens")
+
+
+def test_model_side_failures_are_labeled_but_not_checkpointed(sandbox, tax):
+    import polars as pl
+
+    from ise_dagster.stages.dialogues import simulate_partition
+
+    intents = pl.DataFrame([_intent(tax)])
+    checkpoint = _DictCheckpoint()
+    frame, counts = simulate_partition(intents, "2026-11-24", tax, sandbox, DialogueSettings(),
+                                       progress=lambda m: None, agent_factory=_OverflowingAgent,
+                                       checkpoint=checkpoint)  # fmt: skip
+    assert frame["status"].to_list() == ["context_length"]
+    assert "2048" in frame["error"][0]
+    assert checkpoint.rows == {}  # a bigger context on the next run may finish it
+    # A dialogue that finished is checkpointed and resumed on the next run.
+    frame, counts = simulate_partition(intents, "2026-11-24", tax, sandbox, DialogueSettings(),
+                                       progress=lambda m: None, checkpoint=checkpoint)  # fmt: skip
+    assert frame["status"].to_list() == ["completed"] and counts["resumed"] == 0
+    assert list(checkpoint.rows) == [intents["intent_id"][0]]
+    again, counts = simulate_partition(intents, "2026-11-24", tax, sandbox, DialogueSettings(),
+                                       progress=lambda m: None, checkpoint=checkpoint)  # fmt: skip
+    assert counts["resumed"] == 1 and again.equals(frame)
