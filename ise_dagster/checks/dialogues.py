@@ -91,29 +91,39 @@ def role_drift_rate(config: DialogueTargets, dialogues: pl.DataFrame) -> AssetCh
 
 def message_schema_problems(messages: list[dict]) -> list[str]:
     """Every tool message answers an id from the preceding assistant tool_calls, and every
-    tool call's arguments are a JSON object in a string."""
-    problems, open_ids = [], set()
+    tool call's arguments are a JSON object in a string, unless the call was rejected: a
+    malformed call is kept as the model wrote it and answered by a failed tool message."""
+    problems, open_ids, malformed = [], set(), {}
+
+    def unanswered_malformed() -> None:
+        problems.extend(f"message {k}: {why}" for k, why in malformed.values())
+        malformed.clear()
+
     if not messages or messages[0].get("role") != "system":
         problems.append("first message is not the system prompt")
     for k, m in enumerate(messages):
         role = m.get("role")
         if role == "assistant":
+            unanswered_malformed()
             open_ids = set()
             for call in m.get("tool_calls") or []:
                 open_ids.add(call.get("id"))
                 try:
                     if not isinstance(json.loads(call["function"]["arguments"]), dict):
-                        problems.append(f"message {k}: arguments are not a JSON object")
+                        malformed[call.get("id")] = (k, "arguments are not a JSON object")
                 except (KeyError, TypeError, json.JSONDecodeError):
-                    problems.append(f"message {k}: arguments do not parse as JSON")
+                    malformed[call.get("id")] = (k, "arguments do not parse as JSON")
         elif role == "tool":
             if m.get("tool_call_id") not in open_ids:
                 problems.append(f"message {k}: tool_call_id {m.get('tool_call_id')} unanswered")
             open_ids.discard(m.get("tool_call_id"))
             if not isinstance(m.get("success"), bool) or not m.get("name"):
                 problems.append(f"message {k}: tool message lacks name or success flag")
+            if m.get("success") is False:
+                malformed.pop(m.get("tool_call_id"), None)
         elif role not in ("user", "system"):
             problems.append(f"message {k}: unknown role {role!r}")
+    unanswered_malformed()
     return problems
 
 

@@ -76,14 +76,15 @@ def test_role_drift_detector(query, drift):
     assert detect_role_drift(query) is drift
 
 
-def _msgs(args='{"cmd": "ls"}', answer="call_0"):
+def _msgs(args='{"cmd": "ls"}', answer="call_0", success=True):
     return [
         {"role": "system", "content": "sys"},
         {"role": "user", "content": "hi"},
         {"role": "assistant", "content": "", "tool_calls": [
             {"id": "call_0", "type": "function", "function": {"name": "exec", "arguments": args}}
         ]},
-        {"role": "tool", "tool_call_id": answer, "name": "exec", "content": "{}", "success": True},
+        {"role": "tool", "tool_call_id": answer, "name": "exec", "content": "{}",
+         "success": success},
         {"role": "assistant", "content": "done"},
     ]  # fmt: skip
 
@@ -94,6 +95,11 @@ def test_message_schema_validation():
     assert "not a JSON object" in message_schema_problems(_msgs(args='"ls"'))[0]
     assert "unanswered" in message_schema_problems(_msgs(answer="call_9"))[0]
     assert "system prompt" in message_schema_problems(_msgs()[1:])[0]
+    # A malformed call kept as written is valid when a failed tool result (its rejection)
+    # answers it, and only then.
+    assert message_schema_problems(_msgs(args="{ls", success=False)) == []
+    assert message_schema_problems(_msgs(args='"ls"', success=False)) == []
+    assert "do not parse as JSON" in message_schema_problems(_msgs(args="{ls")[:3])[0]
 
 
 def test_select_intents_does_not_reuse_until_the_pool_is_used_up():
