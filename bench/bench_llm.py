@@ -228,7 +228,9 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=30, help="distinct requests per method")
     ap.add_argument("--hits", type=int, default=5000, help="cache-hit calls to time (at least)")
     ap.add_argument("--dialogues", type=int, default=50, help="0 skips the partition re-run")
-    ap.add_argument("--n-ctx", type=int, default=None, help="server context size")
+    ap.add_argument(
+        "--n-ctx", type=int, default=None, help="server context size (default: DEFAULT_N_CTX)"
+    )
     ap.add_argument("--json", type=Path, default=None, help="default: bench/results/ if it exists")
     args = ap.parse_args()
     # wordllama turns on INFO logging for everything; keep the HTTP client quiet.

@@ -1,6 +1,5 @@
 """Dagster resources: the edges where taxonomy files, models and embedders come in."""
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +17,7 @@ from ise_dagster.llm.openai_user import OpenAIUserSimulator
 from ise_dagster.llm.openai_writer import OpenAIIntentWriter
 from ise_dagster.llm.playbook_agent import PlaybookAgent
 from ise_dagster.llm.prompts import load_prompt
-from ise_dagster.llm.settings import LLMSettings
+from ise_dagster.llm.settings import LLMSettings, env_choice
 from ise_dagster.llm.writer import IntentWriter
 from ise_dagster.stages.dialogues import AgentFactory, Checkpoint, UserFactory
 from ise_dagster.taxonomy import Taxonomy, load_taxonomy
@@ -33,13 +32,16 @@ class TaxonomyResource(ConfigurableResource):
         return load_taxonomy(self.data_dir)
 
 
+Backend = Literal["offline", "openai"]
+
+
 class LLMResource(ConfigurableResource, LLMSettings):
     """The text-generation backend, in one place: the embedded offline one (default: no key,
     no network) or any OpenAI-compatible server, with separate settings for the intent
     writer, the user simulator and the agent. See `LLMSettings` for every field."""
 
-    backend: Literal["offline", "openai"] = Field(
-        default_factory=lambda: os.environ.get("ISE_LLM_BACKEND") or "offline",
+    backend: Backend = Field(
+        default_factory=lambda: env_choice("ISE_LLM_BACKEND", Backend, "offline"),
         description="'offline' (embedded, no key, no network) or 'openai' (any compatible "
         "server: OpenAI, vLLM, SGLang, Ollama, llama.cpp).",
     )

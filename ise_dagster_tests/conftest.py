@@ -1,3 +1,4 @@
+import os
 import shutil
 from pathlib import Path
 
@@ -7,6 +8,11 @@ from dagster import DagsterInstance
 from ise_dagster.io.parquet import ParquetIOManager
 from ise_dagster.resources import EmbedderResource, LLMResource, TaxonomyResource
 from ise_dagster.taxonomy.load import DATA_DIR
+
+# The tests pin their own backends: a shell with the README's ISE_LLM_* exports must not
+# change what they test (defaults are read when definitions are imported, so do it now).
+for _name in [n for n in os.environ if n.startswith("ISE_LLM_")]:
+    del os.environ[_name]
 
 
 @pytest.fixture

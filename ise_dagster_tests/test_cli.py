@@ -35,3 +35,20 @@ def test_ise_run_rejects_an_unknown_domain(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["run", "--domain", "Astrology"])
     assert result.exit_code != 0
     assert "unknown domain(s) ['Astrology']" in result.output
+
+
+def test_a_failed_step_is_reported_with_its_reason(capsys):
+    from dagster import asset, materialize
+
+    from ise_dagster.cli import _report
+
+    @asset
+    def boom() -> None:
+        raise RuntimeError("the disk is full")
+
+    result = materialize([boom], raise_on_error=False)
+    with pytest.raises(SystemExit):
+        _report("boom", result, 0.0)
+    captured = capsys.readouterr()
+    assert "boom: FAILED" in captured.out
+    assert "RuntimeError: the disk is full" in captured.err

@@ -43,8 +43,9 @@ CHAT_FORMAT = "chatml-function-calling"
 DEFAULT_N_CTX = 4096
 # llama-cpp-python 0.3.36's chatml-function-calling handler drops the request's max_tokens
 # (passes None: "until the context is full") for tool-call arguments and for text answers
-# under tool_choice "auto". At n_ctx 8192 one degenerate exec call ran 7,419 tokens (770 s
-# on 2 cores) and timed the client out six times. The launcher caps such generations.
+# under tool_choice "auto"; a request without max_tokens is unbounded too. At n_ctx 8192
+# one degenerate exec call ran 7,419 tokens (770 s on 2 cores) and timed the client out six
+# times. The launcher caps such generations.
 UNBOUNDED_GENERATION_CAP = 512
 START_TIMEOUT_S = 120.0
 
@@ -231,7 +232,7 @@ parent, cap = int(sys.argv[1]), int(sys.argv[2])
 sys.argv = ["llama_cpp.server", *sys.argv[3:]]
 _create_completion = llama_cpp.Llama.create_completion
 def capped_create_completion(self, *args, **kwargs):
-    if kwargs.get("max_tokens", 0) is None:
+    if kwargs.get("max_tokens", 16) is None or kwargs["max_tokens"] <= 0:  # both: unbounded
         kwargs["max_tokens"] = cap
     return _create_completion(self, *args, **kwargs)
 llama_cpp.Llama.create_completion = capped_create_completion

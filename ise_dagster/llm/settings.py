@@ -9,7 +9,7 @@ ISE_LLM_TOOL_RESULTS and OPENAI_API_KEY.
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from dagster import Config
 from pydantic import Field
@@ -25,19 +25,33 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name) or default
 
 
+# Defaults are not validated by pydantic, so the environment's values are checked here,
+# with an error that names the variable.
+def env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise ValueError(f"${name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
+def env_choice(name: str, choices: object, default: str) -> str:
+    raw = _env(name, default)
+    allowed = get_args(choices)
+    if raw not in allowed:
+        raise ValueError(f"${name} must be one of {', '.join(allowed)}, not {raw!r}")
+    return raw
+
+
 def _model() -> str:
     return os.environ.get("ISE_LLM_MODEL") or DEFAULT_MODEL
 
 
-def _max_tokens(role_default: int) -> int:
-    # llama.cpp reserves max_tokens out of the context window, so a small local context
-    # wants a small value for every role.
-    return int(_env("ISE_LLM_MAX_TOKENS") or role_default)
-
-
 def _max_tokens_field(role_default: int) -> Any:
+    # One variable for all roles: a small local model otherwise writes to the limit.
     return Field(
-        default_factory=lambda: _max_tokens(role_default),
+        default_factory=lambda: env_int("ISE_LLM_MAX_TOKENS", role_default),
         ge=1,
         description=f"Completion tokens per call ($ISE_LLM_MAX_TOKENS, else {role_default}).",
     )
@@ -84,7 +98,7 @@ class LLMSettings(Config):
     )
     timeout_s: float = Field(default=120.0, gt=0, description="Per-request timeout.")
     max_concurrency: int = Field(
-        default_factory=lambda: int(_env("ISE_LLM_MAX_CONCURRENCY", "8") or 8),
+        default_factory=lambda: env_int("ISE_LLM_MAX_CONCURRENCY", 8),
         ge=1,
         le=1024,
         description="Requests in flight ($ISE_LLM_MAX_CONCURRENCY). A server that answers one "
@@ -96,7 +110,9 @@ class LLMSettings(Config):
     backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles.")
     max_backoff_s: float = Field(default=60.0, ge=0)
     structured_output: StructuredMode = Field(
-        default_factory=lambda: _env("ISE_LLM_STRUCTURED_OUTPUT", "json_schema"),
+        default_factory=lambda: env_choice(
+            "ISE_LLM_STRUCTURED_OUTPUT", StructuredMode, "json_schema"
+        ),
         description="json_schema (OpenAI, vLLM), json_object (llama.cpp: json_object + "
         "schema) or plain (JSON in the text, validated and repaired).",
     )
@@ -112,7 +128,7 @@ class LLMSettings(Config):
         "need a named tool_choice (llama.cpp); later steps use 'auto'.",
     )
     tool_results: ToolResults = Field(
-        default_factory=lambda: _env("ISE_LLM_TOOL_RESULTS", "tool"),
+        default_factory=lambda: env_choice("ISE_LLM_TOOL_RESULTS", ToolResults, "tool"),
         description="How tool results reach the agent ($ISE_LLM_TOOL_RESULTS): 'tool' "
         "messages (the API's way), or 'user' text for servers whose chat template drops "
         "tool messages (llama.cpp's chatml-function-calling). The trajectory keeps 'tool'.",

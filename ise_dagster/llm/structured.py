@@ -96,7 +96,7 @@ def ask(
             done = client.chat(role, convo, prompt_version=prompt_version, response_format=fmt,
                                usage=usage)  # fmt: skip
         except ContextLengthError as e:
-            if attempt == 1:  # the prompt alone does not fit: a setup problem, not bad output
+            if attempt == 1:  # the prompt itself does not fit: the caller decides
                 raise
             # The repairs so far (bad answers + errors) filled the context: give up on it.
             error = f"{error}; then the repair conversation overflowed the context ({e})"

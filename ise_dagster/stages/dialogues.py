@@ -243,6 +243,9 @@ def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> di
         except UserOutputError as e:
             status, success, error = "user_invalid_output", False, str(e)
             break
+        except ContextLengthError as e:  # the user's view grows with the dialogue too
+            status, success, error = "context_length", False, f"user simulator: {e}"
+            break
         except RequestRejectedError as e:
             status, success, error = "llm_rejected", False, f"user simulator: {e}"
             break

@@ -194,8 +194,31 @@ def test_each_role_keeps_its_own_defaults_inside_a_dagster_run(tmp_path):
     def probe(llm: LLMResource) -> None:
         seen.update({r: getattr(llm, r).model_dump() for r in ("writer", "user", "agent")})
 
-    resource = LLMResource(user={"max_tokens": 77})
+    resource = LLMResource(agent={"max_tokens": 77})
     assert materialize([probe], resources={"llm": resource}).success
     assert (seen["writer"]["temperature"], seen["writer"]["max_tokens"]) == (0.9, 256)
-    assert (seen["user"]["temperature"], seen["user"]["max_tokens"]) == (0.7, 77)
-    assert (seen["agent"]["temperature"], seen["agent"]["max_tokens"]) == (0.2, 1024)
+    assert (seen["user"]["temperature"], seen["user"]["max_tokens"]) == (0.7, 400)
+    assert (seen["agent"]["temperature"], seen["agent"]["max_tokens"]) == (0.2, 77)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ISE_LLM_MAX_TOKENS", "abc", "a whole number"),
+        ("ISE_LLM_MAX_TOKENS", "-5", "a whole number"),  # <= 0 means "unbounded" to llama.cpp
+        ("ISE_LLM_MAX_CONCURRENCY", "0", "a whole number"),
+        ("ISE_LLM_TOOL_RESULTS", "bogus", "one of tool, user"),
+        ("ISE_LLM_STRUCTURED_OUTPUT", "json", "one of json_schema, json_object, plain"),
+        ("ISE_LLM_BACKEND", "opnai", "one of offline, openai"),
+    ],
+)
+def test_a_bad_environment_value_is_an_error_naming_the_variable(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=rf"\${name} must be {message}.*{value!r}"):
+        LLMResource()
+
+
+def test_environment_sets_every_role_s_max_tokens(monkeypatch):
+    monkeypatch.setenv("ISE_LLM_MAX_TOKENS", "99")
+    settings = LLMSettings()
+    assert {settings.writer.max_tokens, settings.user.max_tokens, settings.agent.max_tokens} == {99}

@@ -127,8 +127,9 @@ WRITE_TOOL = {
 }
 
 
+@pytest.mark.llm
 @pytest.mark.slow
-def test_generations_the_server_leaves_unbounded_are_capped(local_llm: LocalServer) -> None:
+def test_generations_the_server_leaves_unbounded_are_capped() -> None:
     # Under tool_choice "auto" llama-cpp-python drops max_tokens for the arguments; a named
     # tool_choice keeps it. On this prompt the model writes 25 tokens of arguments.
     server = start_or_skip(LocalServer(generation_cap=8, progress=lambda m: None))

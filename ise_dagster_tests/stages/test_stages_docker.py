@@ -165,6 +165,19 @@ class _OverflowingAgent:
         raise ContextLengthError("maximum context length is 2048 tokens")
 
 
+class _OverflowingUser:
+    name = "overflowing-user"
+    usage = None
+
+    def __init__(self, taxonomy, seed):
+        pass
+
+    def next_turn(self, view):
+        from ise_dagster.llm.client import ContextLengthError
+
+        raise ContextLengthError("maximum context length is 4096 tokens")
+
+
 def test_model_side_failures_are_labeled_but_not_checkpointed(sandbox, tax):
     import polars as pl
 
@@ -178,6 +191,11 @@ def test_model_side_failures_are_labeled_but_not_checkpointed(sandbox, tax):
     assert frame["status"].to_list() == ["context_length"]
     assert "2048" in frame["error"][0]
     assert checkpoint.rows == {}  # a bigger context on the next run may finish it
+    frame, _ = simulate_partition(intents, "2026-11-24", tax, sandbox, DialogueSettings(),
+                                  progress=lambda m: None, user_factory=_OverflowingUser,
+                                  checkpoint=checkpoint)  # fmt: skip
+    assert frame["status"].to_list() == ["context_length"]
+    assert frame["error"][0].startswith("user simulator:") and checkpoint.rows == {}
     # A dialogue that finished is checkpointed and resumed on the next run.
     frame, counts = simulate_partition(intents, "2026-11-24", tax, sandbox, DialogueSettings(),
                                        progress=lambda m: None, checkpoint=checkpoint)  # fmt: skip
