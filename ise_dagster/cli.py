@@ -76,7 +76,6 @@ def run(
     if intents_per_domain is not None:
         intent_ops["intents"] = {"config": {"intents_per_domain": intents_per_domain}}
         if intents_per_domain < SMALLEST_JUDGED_PARTITION:
-            # A Vendi score is at most the number of intents: the target is out of reach.
             intent_ops["intents_intents_vendi"] = {"config": {"min_vendi": 0.0}}
             click.echo(f"note: {intents_per_domain} intents per domain are too few to judge "
                        f"diversity (under {SMALLEST_JUDGED_PARTITION}); the per-domain Vendi "
