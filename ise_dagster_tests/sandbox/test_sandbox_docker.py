@@ -253,6 +253,9 @@ def test_container_death_is_infra(sandbox, client):
 SCRIPT = textwrap.dedent(
     """
     import os, signal, sys, time
+    # Start as a plain process would, whatever the test runner's state.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {{signal.SIGTERM}})
     from ise_dagster.sandbox import SandboxResource
     res = SandboxResource(label={label!r}, mem_limit="256m", workspace_size="64m",
                           tmp_size="16m")
@@ -263,11 +266,11 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _spawn_owner() -> tuple[subprocess.Popen, str]:
+def _spawn_owner(log) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT.format(label=LABEL)],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("w"),  # shown when the child misbehaves
         text=True,
     )
     cid = proc.stdout.readline().strip()
@@ -275,16 +278,21 @@ def _spawn_owner() -> tuple[subprocess.Popen, str]:
     return proc, cid
 
 
-def test_sigterm_removes_container(client):
-    proc, cid = _spawn_owner()
+def test_sigterm_removes_container(client, tmp_path):
+    proc, cid = _spawn_owner(tmp_path / "child.log")
     assert cid in _ours(client)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == -signal.SIGTERM  # default action still happens (chained)
+    try:
+        code = proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"child ignored SIGTERM; its stderr: {(tmp_path / 'child.log').read_text()}")
+    assert code == -signal.SIGTERM  # default action still happens (chained)
     assert cid not in _ours(client)
 
 
-def test_crash_leftovers_are_swept(client):
-    proc, cid = _spawn_owner()
+def test_crash_leftovers_are_swept(client, tmp_path):
+    proc, cid = _spawn_owner(tmp_path / "child.log")
     proc.kill()  # SIGKILL: no handler runs, the container is left behind
     proc.wait()
     assert cid in _ours(client)
