@@ -40,7 +40,8 @@ KEY = MultiPartitionKey({"date": DATE, "domain": DOMAIN})
 def llm_resource(base_url: str, cache_dir: Path, **overrides) -> LLMResource:
     """Settings for the local server: json_object + schema, a named first tool, short
     answers so a test stays within seconds per call."""
-    short = dict(model="gemma3-270m", max_tokens=96, seed=0)
+    # Greedy: the server ignores seed under this chat format, so only temperature 0 repeats.
+    short = dict(model="gemma3-270m", max_tokens=96, seed=0, temperature=0)
     return LLMResource(
         backend="openai",
         base_url=base_url,
