@@ -39,11 +39,11 @@ from ise_dagster.llm.client import LLMClient
 from ise_dagster.llm.local_server import LLAMA_CPP_VERSION, LocalServer
 from ise_dagster.llm.offline_writer import OfflineIntentWriter
 from ise_dagster.llm.settings import LLMSettings, ModelSettings
-from ise_dagster.resources import LLMResource
 from ise_dagster.sandbox import SandboxResource
 from ise_dagster.stages.dialogues import DialogueSettings, simulate_partition
 from ise_dagster.stages.intents import generate_intents
 from ise_dagster.taxonomy import load_taxonomy
+from ise_dagster_tests.helpers import local_llm_resource
 
 LABEL = "ise.sandbox.bench-llm"
 DATE, DOMAIN = "2026-11-24", "File-IO"
@@ -129,25 +129,6 @@ def replay_hits(
             "cache_files": sum(1 for _ in cache_dir.rglob("*.json"))}  # fmt: skip
 
 
-def llm_resource(base_url: str, cache_dir: Path) -> LLMResource:
-    """As ise_dagster_tests/llm/test_llm_pipeline.py: json_object + schema, a named first
-    tool, short answers."""
-    short = dict(model="gemma3-270m", max_tokens=96, seed=0)
-    return LLMResource(
-        backend="openai",
-        base_url=base_url,
-        api_key="local",
-        structured_output="json_object",
-        force_first_tool="exec",
-        max_agent_steps=2,
-        max_concurrency=2,
-        cache_dir=str(cache_dir),
-        writer=short,
-        user=short,
-        agent={**short, "max_tokens": 128},
-    )
-
-
 class _Recorder:
     """A checkpoint that never resumes (get is always None, as with checkpoint=None) but
     keeps every finished row, turn_cap ones included, which the returned frame drops."""
@@ -173,7 +154,7 @@ def partition_rerun(server: LocalServer, n: int, cache_dir: Path) -> dict[str, A
     runs = []
     t_start = time.perf_counter()
     for which in ("first", "re-run"):
-        llm = llm_resource(server.base_url, cache_dir)  # a new client each run
+        llm = local_llm_resource(server.base_url, cache_dir)  # a new client each run
 
         def progress(msg: str, which: str = which) -> None:
             print(f"  [{which} {time.perf_counter() - t_start:6.0f} s] {msg}", flush=True)

@@ -1,6 +1,7 @@
-"""Shared test helpers."""
+"""Shared test helpers (the LLM benchmark uses `local_llm_resource` too)."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +28,26 @@ def start_or_skip(server):
         if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
             raise
         pytest.skip(f"no local model server: {exc}")
+
+
+def local_llm_resource(base_url: str, cache_dir: Path, **overrides):
+    """Settings for the local server: json_object + schema, a named first tool, short
+    answers so a call stays within seconds."""
+    from ise_dagster.resources import LLMResource
+
+    # Greedy: the server ignores seed under this chat format, so only temperature 0 repeats.
+    short = dict(model="gemma3-270m", max_tokens=96, seed=0, temperature=0)
+    return LLMResource(
+        backend="openai",
+        base_url=base_url,
+        api_key="local",
+        structured_output="json_object",
+        force_first_tool="exec",
+        max_agent_steps=2,
+        max_concurrency=2,
+        cache_dir=str(cache_dir),
+        writer=short,
+        user=short,
+        agent={**short, "max_tokens": 128},
+        **overrides,
+    )

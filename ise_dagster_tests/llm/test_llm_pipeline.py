@@ -29,33 +29,13 @@ from ise_dagster.resources import EmbedderResource, LLMResource, TaxonomyResourc
 from ise_dagster.sandbox import SandboxResource, docker_client
 from ise_dagster.stages.dialogues import DialogueSettings, simulate
 from ise_dagster.stages.traces import replay
+from ise_dagster_tests.helpers import local_llm_resource as llm_resource
 from ise_dagster_tests.helpers import require_docker, start_or_skip
 
 pytestmark = [pytest.mark.llm, pytest.mark.docker, pytest.mark.slow]
 LABEL = "ise.sandbox.test-llm"
 DATE, DOMAIN = "2026-11-24", "File-IO"
 KEY = MultiPartitionKey({"date": DATE, "domain": DOMAIN})
-
-
-def llm_resource(base_url: str, cache_dir: Path, **overrides) -> LLMResource:
-    """Settings for the local server: json_object + schema, a named first tool, short
-    answers so a test stays within seconds per call."""
-    # Greedy: the server ignores seed under this chat format, so only temperature 0 repeats.
-    short = dict(model="gemma3-270m", max_tokens=96, seed=0, temperature=0)
-    return LLMResource(
-        backend="openai",
-        base_url=base_url,
-        api_key="local",
-        structured_output="json_object",
-        force_first_tool="exec",
-        max_agent_steps=2,
-        max_concurrency=2,
-        cache_dir=str(cache_dir),
-        writer=short,
-        user=short,
-        agent={**short, "max_tokens": 128},
-        **overrides,
-    )
 
 
 def resources(data_dir: Path, llm: LLMResource) -> dict:
