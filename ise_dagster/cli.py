@@ -108,13 +108,23 @@ def run(
         )  # fmt: skip
         _report(f"[{i}/{n}] dialogues + executed_traces {date}|{domain}", result, t0)
 
+    t0 = time.perf_counter()
+    result = defs.resolve_job_def("export_job").execute_in_process(
+        partition_key=date, instance=instance, raise_on_error=False,
+        run_config={"loggers": loggers},
+    )  # fmt: skip
+    _report(f"sft_export {date}", result, t0)
+
     root = Path(current_data_dir()).absolute()
     click.echo(f"\nParquet files under {root}:")
-    for pattern in ("intents/*.parquet", "intent_pool.parquet", f"dialogues/{date}/*.parquet",
-                    f"executed_traces/{date}/*.parquet"):  # fmt: skip
+    patterns = ["intents/*.parquet", "intent_pool.parquet"] + [
+        f"{asset}/{date}/*.parquet" for asset in ("dialogues", "executed_traces", "sft_dataset")
+    ]
+    for pattern in patterns:
         paths = sorted(root.glob(pattern))
         click.echo(f"  {root / pattern}  ({len(paths)} file{'s' * (len(paths) != 1)})")
     _summary(root, date)
+    _export_report(root / "exports" / date)
     click.echo(f"done in {time.perf_counter() - started:.1f}s; runs recorded in {home}")
 
 
@@ -170,6 +180,76 @@ def _summary(root: Path, date: str) -> None:
     if traces:
         labels = pl.concat([pl.read_parquet(f) for f in traces])["label"].value_counts()
         click.echo("executed traces: " + ", ".join(f"{k} {v}" for k, v in labels.iter_rows()))
+
+
+def _export_report(out: Path) -> None:
+    import json
+
+    from ise_dagster.sft.export import MANIFEST
+
+    if (out / MANIFEST).exists():
+        manifest = json.loads((out / MANIFEST).read_text())
+        click.echo(f"training dataset: {manifest['records']} records in {out}")
+        for name in manifest["files"]:
+            click.echo(f"  {out / name}")
+
+
+@main.command("export")
+@click.option("--date", "dates", multiple=True, required=True, help="Date(s) to export.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Directory.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["openai", "hf", "both"]), default="both",
+    help="OpenAI fine-tuning JSONL, Hugging Face Parquet, or both (default).",
+)  # fmt: skip
+@click.option("--domain", "domains", multiple=True, help="Only these domains (repeatable).")
+@click.option("--split-parallel-calls", is_flag=True,
+              help="One tool call per assistant turn (for Llama 3.1-style templates).")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Replace a directory that holds files.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Where sft_dataset lives (default: $ISE_DATA_DIR or ./data).")  # fmt: skip
+def export(
+    dates: tuple[str, ...],
+    out: str,
+    fmt: str,
+    domains: tuple[str, ...],
+    split_parallel_calls: bool,
+    overwrite: bool,
+    data_dir: str | None,
+) -> None:
+    """Export materialized sft_dataset partitions as training files: OpenAI fine-tuning JSONL,
+    Hugging Face Parquet and a dataset card (README.md) in OUT."""
+    import polars as pl
+
+    from ise_dagster.io.parquet import data_dir as default_data_dir
+    from ise_dagster.sft.export import ExportError, export_dataset
+
+    root = Path(data_dir or default_data_dir()).absolute()
+    paths = [
+        p
+        for date in dates
+        for p in sorted((root / "sft_dataset" / date).glob("*.parquet"))
+        if not domains or p.stem in domains
+    ]
+    if not paths:
+        raise click.ClickException(
+            f"no sft_dataset partitions for {', '.join(dates)} under {root / 'sft_dataset'}; "
+            "materialize them first (`ise run --date ...`)"
+        )
+    try:
+        summary = export_dataset(
+            (pl.read_parquet(p) for p in paths),
+            Path(out),
+            formats=("openai", "hf") if fmt == "both" else (fmt,),
+            overwrite=overwrite,
+            split_parallel=split_parallel_calls,
+            title=f"ISE trajectories {', '.join(dates)}",
+        )
+    except ExportError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"exported {summary.records} records from {len(paths)} partitions "
+               f"in {summary.seconds:.1f}s to {summary.out}")  # fmt: skip
+    for f in summary.files:
+        click.echo(f"  {f}")
 
 
 main.add_command(sandbox_group)

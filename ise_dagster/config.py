@@ -108,3 +108,40 @@ class TraceTargets(Config):
     min_recovery_share: float = Field(
         default=0.5, ge=0, le=1, description="Share of trajectories with a recovered failure."
     )
+
+
+# Above the p95 (~12k) and max (~15k) of offline trajectories; see SftDatasetConfig.
+SFT_MAX_TOKENS = 16_384
+
+
+class SftDatasetConfig(Config):
+    """Which trajectories become training records. Widen it to keep failed ones with their
+    labels (preference or RL data): keep_labels=["verified", "failed"]."""
+
+    keep_statuses: list[str] = Field(default=["completed"], description="Stage 2 statuses kept.")
+    keep_labels: list[str] = Field(
+        default=["verified"], description="Stage 3 labels kept (verified | failed | ...)."
+    )
+    max_tokens: int = Field(
+        default=SFT_MAX_TOKENS, ge=1, description="Token budget per record (characters / 4)."
+    )
+    keep_malformed_calls: bool = Field(
+        default=False, description="Keep records with a tool call whose arguments are not JSON."
+    )
+
+
+class SftExportConfig(Config):
+    out_dir: str | None = Field(
+        default=None, description="Export directory; default <data dir>/exports/<date>."
+    )
+    format: str = Field(
+        default="both", pattern="^(openai|hf|both)$", description="openai | hf | both"
+    )
+    split_parallel_calls: bool = Field(
+        default=False,
+        description="One tool call per assistant turn, for templates such as Llama 3.1's.",
+    )
+
+
+class SftTargets(Config):
+    max_tokens: int = Field(default=SFT_MAX_TOKENS, ge=1, description="The budget lengths obey.")

@@ -4,18 +4,28 @@ from dagster import Definitions, load_asset_checks_from_modules, load_assets_fro
 
 from ise_dagster.assets import dialogues as stage23_assets
 from ise_dagster.assets import intents as intent_assets
+from ise_dagster.assets import sft as sft_assets
 from ise_dagster.checks import dialogues as dialogue_checks
 from ise_dagster.checks import intents as intent_checks
+from ise_dagster.checks import sft as sft_checks
 from ise_dagster.checks import traces as trace_checks
 from ise_dagster.io.parquet import ParquetIOManager
-from ise_dagster.jobs import intent_pool_job, intents_job, nightly_job, nightly_schedule
+from ise_dagster.jobs import (
+    export_job,
+    intent_pool_job,
+    intents_job,
+    nightly_job,
+    nightly_schedule,
+)
 from ise_dagster.resources import EmbedderResource, LLMResource, TaxonomyResource
 from ise_dagster.sandbox import SandboxResource
 
 defs = Definitions(
-    assets=load_assets_from_modules([intent_assets, stage23_assets]),
-    asset_checks=load_asset_checks_from_modules([intent_checks, dialogue_checks, trace_checks]),
-    jobs=[intents_job, intent_pool_job, nightly_job],
+    assets=load_assets_from_modules([intent_assets, stage23_assets, sft_assets]),
+    asset_checks=load_asset_checks_from_modules(
+        [intent_checks, dialogue_checks, trace_checks, sft_checks]
+    ),
+    jobs=[intents_job, intent_pool_job, nightly_job, export_job],
     schedules=[nightly_schedule],
     resources={
         "parquet_io_manager": ParquetIOManager(),

@@ -9,7 +9,12 @@ from dagster import (
     schedule,
 )
 
-from ise_dagster.partitions import DOMAINS, date_domain_partitions, domain_partitions
+from ise_dagster.partitions import (
+    DOMAINS,
+    daily_partitions,
+    date_domain_partitions,
+    domain_partitions,
+)
 
 intents_job = define_asset_job(
     "intents_job",
@@ -28,9 +33,17 @@ intent_pool_job = define_asset_job(
 # intents_job, once, and the nightly job draws each date's share from that pool.
 nightly_job = define_asset_job(
     "nightly_job",
-    selection=AssetSelection.assets("dialogues", "executed_traces"),
+    selection=AssetSelection.assets("dialogues", "executed_traces", "sft_dataset"),
     partitions_def=date_domain_partitions,
-    description="Dialogues -> executed traces for one date|domain, from the intents pool.",
+    description="Dialogues -> executed traces -> SFT records for one date|domain, from the "
+    "intents pool.",
+)
+
+export_job = define_asset_job(
+    "export_job",
+    selection=AssetSelection.assets("sft_export"),
+    partitions_def=daily_partitions,
+    description="One date's SFT records, every domain, as OpenAI JSONL, HF Parquet and a card.",
 )
 
 

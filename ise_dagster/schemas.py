@@ -41,6 +41,7 @@ DIALOGUES = pl.Schema(
         "persona": PERSONA,
         "domains": pl.List(pl.String),
         "tasks": pl.List(pl.String),
+        "complexity": Complexity,
         "fixture_seeds": pl.List(pl.Int64),
         # completed | invalid_intent | fixture_error | context_length | user_invalid_output
         # | llm_rejected (turn_cap dialogues are counted, not kept)
@@ -58,6 +59,8 @@ DIALOGUES = pl.Schema(
         "attempts": pl.Int64,
         "duration_s": pl.Float64,
         "generator": pl.String,
+        "user_model": pl.String,  # "offline" for the embedded roles
+        "agent_model": pl.String,
         "error": pl.String,
         # LLM accounting for this trajectory (zeros for the offline backend).
         "llm_calls": pl.Int64,
@@ -79,6 +82,8 @@ STEP = pl.Struct(
         "exit_code": pl.Int64,
         "stdout": pl.String,
         "stderr": pl.String,
+        # The tool message the replay produced, exactly as an agent would see it.
+        "observation": pl.String,
         "duration_ms": pl.Float64,
         "timed_out": pl.Boolean,
         "matches_stage2": pl.Boolean,
@@ -108,3 +113,76 @@ EXECUTED_TRACES = pl.Schema(
         "replay_s": pl.Float64,
     }
 )
+
+# Training records. `arguments` and `parameters` stay JSON strings: Arrow would otherwise
+# unify every tool's argument keys into one struct and load each call with the others' keys
+# as nulls. `ise_dagster.sft.records.chat_inputs` turns a loaded row into template input.
+TOOL_CALL = pl.Struct(
+    {
+        "id": pl.String,
+        "type": pl.String,
+        "function": pl.Struct({"name": pl.String, "arguments": pl.String}),
+    }
+)
+MESSAGE = pl.Struct(
+    {
+        "role": pl.String,
+        "content": pl.String,
+        "tool_calls": pl.List(TOOL_CALL),
+        "tool_call_id": pl.String,
+        "name": pl.String,
+    }
+)
+TOOL = pl.Struct(
+    {
+        "type": pl.String,
+        "function": pl.Struct(
+            {"name": pl.String, "description": pl.String, "parameters": pl.String}
+        ),
+    }
+)
+
+SFT_DATASET = pl.Schema(
+    {
+        "messages": pl.List(MESSAGE),
+        "tools": pl.List(TOOL),
+        "trajectory_id": pl.String,
+        "date": pl.String,
+        "domain": pl.String,
+        "intent_ids": pl.List(pl.String),
+        "persona": PERSONA,
+        "domains": pl.List(pl.String),
+        "tasks": pl.List(pl.String),
+        "complexity": Complexity,
+        "status": pl.String,
+        "label": pl.String,
+        "is_success": pl.Boolean,
+        "total_steps": pl.Int64,
+        "step_labels": pl.List(pl.String),
+        "user_turns": pl.Int64,
+        "total_turns": pl.Int64,
+        "distinct_tools": pl.Int64,
+        "parallel_call_turns": pl.Int64,
+        "approx_tokens": pl.Int64,
+        "content_hash": pl.String,
+        "generator": pl.String,
+        "user_model": pl.String,
+        "agent_model": pl.String,
+    }
+)
+
+# Column descriptions the IO manager attaches to a table's schema in the Dagster UI.
+COLUMN_DOCS: dict[str, dict[str, str]] = {
+    "sft_dataset": {
+        "messages": "OpenAI chat messages; tool contents are Stage 3's replayed output; "
+        "tool_calls[].function.arguments is a JSON string",
+        "tools": "OpenAI function tools; function.parameters is a JSON-schema string",
+        "label": "Stage 3 label: verified | failed | non_reproducible",
+        "total_steps": "tool calls in the trajectory",
+        "step_labels": "per tool call, in order: ok | failed | recovered (Stage 3)",
+        "parallel_call_turns": "assistant messages with more than one tool call",
+        "approx_tokens": "length estimate: characters of the JSON record / 4",
+        "content_hash": "sha256 of the messages: equal hashes are duplicate trajectories",
+        "generator": "user simulator + agent that wrote the dialogue",
+    }
+}

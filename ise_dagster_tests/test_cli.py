@@ -27,6 +27,11 @@ def test_ise_run_materializes_all_three_stages(tmp_path, monkeypatch):
     assert "tool calls, mean" in result.output and "executed traces: verified" in result.output
     traces = pl.read_parquet(data / "executed_traces" / "2026-11-20" / "Web-Extraction.parquet")
     assert traces.height == 2
+    # The run ends with a training dataset and says where it is.
+    export = data / "exports" / "2026-11-20"
+    assert f"training dataset: 2 records in {export}" in result.output
+    assert str(export / "openai" / "train.jsonl") in result.output
+    assert len((export / "openai" / "train.jsonl").read_text().splitlines()) == 2
     assert list((tmp_path / "home").iterdir())  # runs recorded for the UI
 
 

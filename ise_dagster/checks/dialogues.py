@@ -11,6 +11,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
 from ise_dagster.assets.dialogues import dialogues
 from ise_dagster.config import DialogueTargets
 from ise_dagster.partitions import date_domain_partitions
+from ise_dagster.stages.dialogues import detect_stutter
 
 
 def _completed(frame: pl.DataFrame) -> pl.DataFrame:
@@ -140,4 +141,24 @@ def message_schema_valid(dialogues: pl.DataFrame) -> AssetCheckResult:
             "invalid_trajectories": len(bad),
             "examples": json.dumps(dict(list(bad.items())[:5])),
         },
+    )
+
+
+@asset_check(
+    asset=dialogues,
+    partitions_def=date_domain_partitions,
+    description='No user turn repeats a phrase back to back ("could you Could you"): such '
+    "seams would be learned as the user's voice. Warns.",
+)
+def user_queries_well_formed(dialogues: pl.DataFrame) -> AssetCheckResult:
+    stutters = [
+        m["content"]
+        for text in _completed(dialogues)["messages"]
+        for m in json.loads(text)
+        if m["role"] == "user" and detect_stutter(m["content"])
+    ]
+    return AssetCheckResult(
+        passed=not stutters,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"stuttering_turns": len(stutters), "examples": json.dumps(stutters[:3])},
     )

@@ -26,6 +26,8 @@ from dagster import (
 from pydantic import Field
 from upath import UPath
 
+from ise_dagster.schemas import COLUMN_DOCS
+
 DEFAULT_DATA_DIR = "./data"
 
 
@@ -63,7 +65,9 @@ class PolarsParquetIOManager(UPathIOManager):
         context.add_output_metadata(
             {
                 "dagster/row_count": MetadataValue.int(obj.height),
-                "dagster/column_schema": _table_schema(obj),
+                "dagster/column_schema": _table_schema(
+                    obj, COLUMN_DOCS.get(context.asset_key.path[-1], {})
+                ),
                 "file_size_bytes": MetadataValue.int(size),
             }
         )
@@ -109,8 +113,13 @@ def _unwritable(path: object, error: OSError) -> str:
     )
 
 
-def _table_schema(frame: pl.DataFrame) -> TableSchema:
-    return TableSchema(columns=[TableColumn(name, str(dt)) for name, dt in frame.schema.items()])
+def _table_schema(frame: pl.DataFrame, docs: dict[str, str]) -> TableSchema:
+    return TableSchema(
+        columns=[
+            TableColumn(name, str(dt), description=docs.get(name))
+            for name, dt in frame.schema.items()
+        ]
+    )
 
 
 class ParquetIOManager(ConfigurableIOManagerFactory):

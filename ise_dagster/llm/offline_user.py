@@ -34,12 +34,22 @@ _CORRECTION = [
     "Please also leave a short summary of the {title} work in NOTES.md.",
     "Add a line to NOTES.md about the {title} result, for the team.",
 ]
+_ASKS = ("could you", "could you please", "can you", "would you")
+
+
+def is_lead_in(opener: str) -> bool:
+    """An opener that runs on into the request ("..., could you", "..., but") rather than
+    ending a sentence of its own."""
+    return bool(opener) and opener.rstrip()[-1] not in ".!?:;)"
+
+
 # First-person admissions only: replies often describe a first attempt that failed.
 _FAILURE_WORDS = ("i could not", "i couldn't", "i was unable", "i'm unable", "i gave up")
 
 
 class OfflineUserSimulator:
     name = "offline-user"
+    model = "offline"
     usage = None  # no model calls
 
     def __init__(self, taxonomy: Taxonomy, seed: int) -> None:
@@ -84,13 +94,17 @@ class OfflineUserSimulator:
             template = rng.choice({"request": _REQUEST, "follow_up": _FOLLOW_UP,
                                    "correction": _CORRECTION}[kind])  # fmt: skip
             opener = rng.choice(tone.openers) if rng.random() < 0.5 else ""
-            query = template.format(
-                opener=opener,
-                goal=task.goal,
-                Goal=task.goal[:1].upper() + task.goal[1:],
-                artifact=task.artifact,
-                title=task.title.lower(),
-            ).strip()
+            if kind == "request" and is_lead_in(opener):
+                # "..., could you" already asks: the goal follows it directly.
+                query = f"{opener} {task.goal}" + ("?" if opener.endswith(_ASKS) else ".")
+            else:
+                query = template.format(
+                    opener=opener,
+                    goal=task.goal,
+                    Goal=task.goal[:1].upper() + task.goal[1:],
+                    artifact=task.artifact,
+                    title=task.title.lower(),
+                ).strip()
             if rng.random() < 0.25:
                 query += f" {rng.choice(tone.closers)}"
         return UserTurn(

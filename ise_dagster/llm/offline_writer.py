@@ -8,6 +8,7 @@ complexity (how many constraints and checks) and a per-intent seed each change t
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -114,7 +115,10 @@ class OfflineIntentWriter:
     def write_one(self, spec: IntentSpec) -> str:
         rng = random.Random(spec.seed)
         style = self._taxonomy.style(spec.persona.communication_style)
-        return _LAYOUTS[style.layout.id](rng, self._parts(rng, spec))
+        text = _LAYOUTS[style.layout.id](rng, self._parts(rng, spec))
+        # Parts meet at seams ("I need you to" + "need you to ...", "report back" + "Report
+        # back."): say a repeated phrase once, whichever layout made it.
+        return REPEATED_PHRASE.sub(r"\1", text)
 
     def _parts(self, rng: random.Random, spec: IntentSpec) -> _Parts:
         p = spec.persona
@@ -146,6 +150,10 @@ class OfflineIntentWriter:
             urgency=rng.choice(tone.urgency) if urgent else "",
             closer=rng.choice(tone.closers) if rng.random() < 0.75 else "",
         )
+
+
+# A phrase of two or more words said twice in a row ("could you Could you").
+REPEATED_PHRASE = re.compile(r"\b(\w+(?:\s+\w+)+)\s+\1\b", re.I)
 
 
 def _join(*chunks: str, sep: str = " ") -> str:

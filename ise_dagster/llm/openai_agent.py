@@ -55,6 +55,7 @@ class OpenAIAgent:
     def __init__(self, client: LLMClient, recipes: list[TaskRecipe], contexts: list[Ctx]) -> None:
         self.client = client
         self.role = client.settings.agent
+        self.model = self.role.model
         self.prompt = load_prompt("agent")
         self.system_prompt = self.prompt.render(
             task_dirs=", ".join(f"{c.task_dir}/" for c in contexts)

@@ -54,6 +54,7 @@ class OpenAIUserSimulator:
         self.taxonomy = taxonomy
         # A per-intent seed: repeatable, yet intents do not all sample alike.
         self.role = client.settings.user.model_copy(update={"seed": seed % 2**31})
+        self.model = self.role.model
         self.prompt = load_prompt("user_simulator")
         self.usage = Usage()
 

@@ -35,6 +35,7 @@ SYSTEM_PROMPT = (
 
 class PlaybookAgent:
     name = "playbook-agent"
+    model = "offline"
     system_prompt = SYSTEM_PROMPT
     usage = None  # no model calls
 

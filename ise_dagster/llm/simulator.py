@@ -48,6 +48,7 @@ class UserTurn:
 
 class UserSimulator(Protocol):
     name: str
+    model: str  # the model behind it, recorded with the trajectory ("offline" if none)
     usage: Usage | None  # model calls and tokens, for backends that make them
 
     def next_turn(self, view: UserView) -> UserTurn: ...
@@ -72,6 +73,7 @@ class AgentTurn:
 
 class Agent(Protocol):
     name: str
+    model: str
     system_prompt: str  # the trajectory's first message
     usage: Usage | None
 

@@ -19,6 +19,7 @@ import polars as pl
 from ise_dagster import schemas
 from ise_dagster.llm.client import ContextLengthError, RequestRejectedError
 from ise_dagster.llm.offline_user import OfflineUserSimulator
+from ise_dagster.llm.offline_writer import REPEATED_PHRASE
 from ise_dagster.llm.openai_user import UserOutputError
 from ise_dagster.llm.playbook_agent import PlaybookAgent
 from ise_dagster.llm.simulator import Agent, UserSimulator, UserView
@@ -48,6 +49,11 @@ def detect_role_drift(query: str) -> bool:
     """True when a user message reads like the agent's side: reports of work done, tool
     output, code fences. The role-locked user delegates; it never does the work."""
     return bool(_DRIFT.search(query))
+
+
+def detect_stutter(query: str) -> bool:
+    """True when a user message repeats a phrase back to back, a template seam."""
+    return bool(REPEATED_PHRASE.search(query))
 
 
 def fixture_seed(intent_id: str, task_id: str) -> int:
@@ -181,6 +187,8 @@ def simulate(
             "attempts": attempt,
             "duration_s": time.perf_counter() - started,
             "generator": f"{user.name}+{agent.name}",
+            "user_model": user.model,
+            "agent_model": agent.model,
             **_usage_columns(user, agent),
         }
     raise SandboxInfraError(
@@ -295,6 +303,7 @@ def _base_row(intent: dict[str, Any], date: str) -> dict[str, Any]:
         "persona": intent["persona"],
         "domains": list(intent["domains"]),
         "tasks": list(intent["tasks"]),
+        "complexity": intent.get("complexity"),
         "tools": json.dumps(TOOL_SCHEMAS),
         "status": None,
         "is_success": False,
@@ -310,6 +319,8 @@ def _base_row(intent: dict[str, Any], date: str) -> dict[str, Any]:
         "attempts": 0,
         "duration_s": 0.0,
         "generator": "",
+        "user_model": None,
+        "agent_model": None,
         "error": None,
         "llm_calls": 0,
         "llm_cached_calls": 0,

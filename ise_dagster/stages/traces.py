@@ -16,7 +16,7 @@ from typing import Any
 
 from ise_dagster.llm.tools import parse_tool_call
 from ise_dagster.sandbox import SandboxInfraError, SandboxResource, ToolResult
-from ise_dagster.stages.dialogues import run_call
+from ise_dagster.stages.dialogues import run_call, tool_content
 from ise_dagster.tasklib.base import Call
 from ise_dagster.tasklib.registry import recipe_for
 from ise_dagster.tasklib.runner import seed_task, verify
@@ -128,6 +128,7 @@ def _step(i: int, plan: dict, args: dict, result: ToolResult, task_ids: list[str
         "exit_code": result.exit_code,
         "stdout": result.stdout[:MAX_STEP_OUTPUT],
         "stderr": (result.stderr or result.error or "")[:MAX_STEP_OUTPUT],
+        "observation": tool_content(result),
         "duration_ms": float(result.duration_ms or 0.0),
         "timed_out": result.timed_out,
         "matches_stage2": result.ok == plan["stage2_ok"]

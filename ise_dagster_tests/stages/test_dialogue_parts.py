@@ -8,7 +8,7 @@ import pytest
 from ise_dagster.checks.dialogues import message_schema_problems
 from ise_dagster.llm.offline_user import OfflineUserSimulator
 from ise_dagster.llm.simulator import UserView
-from ise_dagster.stages.dialogues import detect_role_drift, select_intents
+from ise_dagster.stages.dialogues import detect_role_drift, detect_stutter, select_intents
 from ise_dagster.stages.intents import sample_specs
 from ise_dagster.stages.traces import _same, label_steps, task_of
 from ise_dagster.taxonomy import load_taxonomy
@@ -74,6 +74,32 @@ def test_user_judges_failure_from_the_agents_replies_only(tax):
 )
 def test_role_drift_detector(query, drift):
     assert detect_role_drift(query) is drift
+
+
+@pytest.mark.parametrize(
+    "query, stutter",
+    [
+        ("With the best interests of everyone in mind, could you Could you merge the CSVs?", True),
+        ("Please please merge them.", False),  # one word twice is emphasis, not a seam
+        ("Merge the CSVs, then merge the logs.", False),
+        ("Next: rotate the logs rotate the logs.", True),
+    ],
+)
+def test_stutter_detector(query, stutter):
+    assert detect_stutter(query) is stutter
+
+
+def test_user_requests_never_repeat_a_phrase(tax):
+    """Every persona's tone, requests only: a lead-in opener ("..., could you") once met a
+    template that asks again ("Could you ...")."""
+    specs = sample_specs(tax, "File-IO", 600, seed=5, complexity_mix=MIX)
+    stutters = []
+    for k, spec in enumerate(specs):
+        user, queries = OfflineUserSimulator(tax, k), []
+        while not (turn := user.next_turn(_view(spec, queries, ["ok"] * len(queries)))).completed:
+            queries.append(turn.query)
+        stutters += [q for q in queries if detect_stutter(q)]
+    assert stutters == []
 
 
 def _msgs(args='{"cmd": "ls"}', answer="call_0", success=True):

@@ -14,11 +14,14 @@ from dagster import AssetChecksDefinition, DagsterInstance, MultiPartitionKey, m
 
 from ise_dagster.assets.dialogues import dialogues, executed_traces
 from ise_dagster.assets.intents import intents
+from ise_dagster.assets.sft import sft_dataset, sft_export
 from ise_dagster.checks import dialogues as dialogue_checks
+from ise_dagster.checks import sft as sft_checks
 from ise_dagster.checks import traces as trace_checks
 from ise_dagster.io.parquet import ParquetIOManager
 from ise_dagster.resources import EmbedderResource, LLMResource, TaxonomyResource
 from ise_dagster.sandbox import SandboxResource, docker_client
+from ise_dagster.sft.openai_format import openai_format_errors
 from ise_dagster_tests.helpers import require_docker
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -26,7 +29,7 @@ LABEL = "ise.sandbox.test-assets"
 KEY = MultiPartitionKey({"date": "2026-11-24", "domain": "File-IO"})
 CHECKS = [
     c
-    for module in (dialogue_checks, trace_checks)
+    for module in (dialogue_checks, trace_checks, sft_checks)
     for c in vars(module).values()
     if isinstance(c, AssetChecksDefinition)
 ]
@@ -67,8 +70,8 @@ def _materialize_intents(data_dir, instance):
 
 def _materialize_stages(data_dir, instance, **kw):
     return materialize(
-        [intents.to_source_asset(), dialogues, executed_traces, *CHECKS],
-        selection=[dialogues, executed_traces, *CHECKS],
+        [intents.to_source_asset(), dialogues, executed_traces, sft_dataset, *CHECKS],
+        selection=[dialogues, executed_traces, sft_dataset, *CHECKS],
         partition_key=KEY,
         resources=_resources(data_dir),
         instance=instance,
@@ -96,6 +99,28 @@ def test_dialogues_and_traces_land_with_their_checks(tmp_path):
     meta = result.asset_materializations_for_node("dialogues")[0].metadata
     assert meta["completed"].value == 4 and meta["tool_calls_mean"].value > 10
 
+    # The end of the road: training records, checked, then exported for trainers.
+    records = pl.read_parquet(tmp_path / "sft_dataset" / "2026-11-24" / "File-IO.parquet")
+    assert records.height == 4 and set(records["label"]) == {"verified"}
+    for check in ("sft_records_render", "sft_no_duplicates", "sft_dataset_not_empty",
+                  "sft_token_lengths", "user_queries_well_formed"):  # fmt: skip
+        assert evaluations[check], check
+    meta = result.asset_materializations_for_node("sft_dataset")[0].metadata
+    assert meta["records"].value == 4 and "| user turns, mean |" in meta["summary"].value
+    schema = {c.name: c.description for c in meta["dagster/column_schema"].schema.columns}
+    assert "JSON string" in schema["messages"]
+    out = tmp_path / "export"
+    exported = materialize(
+        [sft_dataset.to_source_asset(), sft_export], partition_key="2026-11-24",
+        resources=_resources(tmp_path), instance=instance,
+        run_config={"ops": {"sft_export": {"config": {"out_dir": str(out)}}}},
+    )  # fmt: skip
+    assert exported.success
+    lines = (out / "openai" / "train.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+    assert all(openai_format_errors(json.loads(line)) == [] for line in lines)
+    assert "# ISE trajectories 2026-11-24" in (out / "README.md").read_text()
+
 
 KILLED_RUN = textwrap.dedent(
     """
@@ -105,6 +130,7 @@ KILLED_RUN = textwrap.dedent(
     from stages.test_stage_assets import KEY, _resources, _run_config
     from ise_dagster.assets.dialogues import dialogues
     from ise_dagster.assets.intents import intents
+from ise_dagster.assets.sft import sft_dataset, sft_export
     materialize([intents.to_source_asset(), dialogues], selection=[dialogues], partition_key=KEY,
                 resources=_resources({data!r}), instance=DagsterInstance.ephemeral(),
                 run_config={{"ops": {{"dialogues": _run_config(8)["ops"]["dialogues"]}}}})
