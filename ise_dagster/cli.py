@@ -106,7 +106,8 @@ def run(
             instance=instance, raise_on_error=False,
             run_config={"loggers": loggers, "ops": dialogue_ops},
         )  # fmt: skip
-        _report(f"[{i}/{n}] dialogues + executed_traces {date}|{domain}", result, t0)
+        label = f"[{i}/{n}] dialogues + executed_traces + sft_dataset {date}|{domain}"
+        _report(label, result, t0)
 
     t0 = time.perf_counter()
     result = defs.resolve_job_def("export_job").execute_in_process(

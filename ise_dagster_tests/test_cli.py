@@ -22,7 +22,8 @@ def test_ise_run_materializes_all_three_stages(tmp_path, monkeypatch):
     assert "8 intents < 43956" in result.output  # the pool check speaks up
     assert pl.read_parquet(data / "intents" / "Web-Extraction.parquet").height == 8
     assert str(data / "intent_pool.parquet") in result.output
-    assert "dialogues + executed_traces 2026-11-20|Web-Extraction: ok" in result.output
+    stage23 = "dialogues + executed_traces + sft_dataset 2026-11-20|Web-Extraction: ok"
+    assert stage23 in result.output
     assert "dialogues on 2026-11-20: 2 completed" in result.output
     assert "tool calls, mean" in result.output and "executed traces: verified" in result.output
     traces = pl.read_parquet(data / "executed_traces" / "2026-11-20" / "Web-Extraction.parquet")

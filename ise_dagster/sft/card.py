@@ -78,7 +78,7 @@ def dataset_card(
     ])  # fmt: skip
     files = []
     if "hf" in formats:
-        files.append("`data/train-00000-of-00001.parquet` (Hugging Face `datasets`, TRL)")
+        files.append("`data/train-00000-of-00001.parquet` (Hugging Face `datasets`)")
     if "openai" in formats:
         files.append("`openai/train.jsonl` (OpenAI fine-tuning, tool calling)")
     template_note = (
@@ -140,7 +140,10 @@ text = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False)
 In the Parquet file `tool_calls[].function.arguments` and `tools[].function.parameters` are
 JSON strings: as structs, Arrow would give every call every other tool's argument keys as
 nulls. `chat_inputs` (above, and `ise_dagster.sft.records.chat_inputs`) restores each record
-exactly as it was recorded. The JSONL file is ready for OpenAI's fine-tuning API as it is.
+exactly as it was recorded. Apply it where the text is rendered (for TRL, in a
+`formatting_func` or a `map` to a text column): a `map` that returns the message dicts goes
+back through Arrow and brings the null keys back. The JSONL file is ready for OpenAI's
+fine-tuning API as it is.
 
 ## Chat templates
 

@@ -53,14 +53,19 @@ def test_the_policy_drops_and_counts_every_reason():
     broken = stage2_messages("m")
     broken[2]["tool_calls"][0]["function"]["arguments"] = "{cmd: ls"
     rows.append(dialogue_row("malformed", broken))
+    orphan = stage2_messages("o")
+    rows += [dialogue_row("orphan", orphan), dialogue_row("garbled", stage2_messages("g"))]
     traces = [trace_row(r, label="failed" if r["trajectory_id"] == "failed" else "verified")
               for r in rows if r["trajectory_id"] not in ("no-trace", "unfinished")]  # fmt: skip
+    rows[-1]["messages"] = "[{not json"
+    orphan[3]["tool_call_id"] = "call_77"  # a result that answers no call
+    rows[-2]["messages"] = json.dumps(orphan)
     built = build_sft_dataset(*frames(rows, traces))
     assert built.frame["trajectory_id"].to_list() == ["keep"]
     assert dict(built.dropped) == {
         "duplicate": 1, "status_context_length": 1, "no_executed_trace": 1,
         "label_failed": 1, "no_tool_calls": 1, "over_token_budget": 1,
-        "malformed_tool_call": 1,
+        "malformed_tool_call": 1, "unmatched_tool_call_id": 1, "unparseable_messages": 1,
     }  # fmt: skip
     assert built.examples["label_failed"] == ["failed"]
 
@@ -198,3 +203,25 @@ def test_the_shipped_templates_are_the_verbatim_copies_sources_md_names():
     for t in TEMPLATES.values():
         digest = hashlib.sha256((TEMPLATE_DIR / t.file).read_bytes()).hexdigest()
         assert f"`{t.file}`" in sources and f"`{digest}`" in sources, t.file
+
+
+@pytest.mark.parametrize("name", list(TEMPLATES))
+def test_render_is_what_transformers_apply_chat_template_gives(name):
+    """The check's renderer must be the trainer's: transformers' own Jinja environment, on a
+    tokenizer that only carries the template (no weights, no hub)."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from transformers import PreTrainedTokenizerFast
+
+    t = TEMPLATES[name]
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(WordLevel({"[UNK]": 0}, unk_token="[UNK]")),
+        bos_token=t.bos_token or None,
+        eos_token=t.eos_token or None,
+    )
+    tokenizer.chat_template = t.source
+    messages, tools = chat_inputs(_dataset().frame.row(0, named=True))
+    if not t.parallel_calls:
+        messages = split_parallel_calls(messages)
+    expected = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False)
+    assert render(name, messages, tools) == expected
