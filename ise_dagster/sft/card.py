@@ -78,7 +78,7 @@ def dataset_card(
     ])  # fmt: skip
     files = []
     if "hf" in formats:
-        files.append("`data/train-00000-of-00001.parquet` (Hugging Face `datasets`)")
+        files.append("`data/train-*.parquet` (Hugging Face `datasets`)")
     if "openai" in formats:
         files.append("`openai/train.jsonl` (OpenAI fine-tuning, tool calling)")
     template_note = (

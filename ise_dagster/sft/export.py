@@ -2,13 +2,13 @@
 Parquet and a dataset card, in one directory.
 
     <out>/README.md                              dataset card (Hub YAML front matter)
-    <out>/data/train-00000-of-00001.parquet      `datasets.load_dataset("parquet", ...)`
+    <out>/data/train-NNNNN.parquet               `datasets.load_dataset("parquet", ...)`
     <out>/openai/train.jsonl                     OpenAI fine-tuning, tool calling
     <out>/ise_export.json                        what was written, for tools and re-runs
 
 Everything is written to a temporary sibling directory and renamed into place, so a killed
-export leaves the old directory or the new one, never a mix. Records stream through in
-batches: memory stays flat in the dataset's size.
+export leaves the old directory or the new one, never a mix. One partition is in memory at
+a time: memory stays flat in the dataset's size.
 """
 
 from __future__ import annotations
@@ -24,17 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
-import pyarrow.parquet as pq
 
 from ise_dagster import schemas
 from ise_dagster.sft.card import dataset_card
-from ise_dagster.sft.records import split_parallel_calls, strip_nulls, to_openai
+from ise_dagster.sft.records import openai_jsonl_lines, split_parallel_calls, strip_nulls
 
 MANIFEST = "ise_export.json"
-HF_FILE = "data/train-00000-of-00001.parquet"
+HF_DIR = "data"  # one train-NNNNN.parquet shard per sft_dataset partition
 OPENAI_FILE = "openai/train.jsonl"
 FORMATS = ("openai", "hf")
-BATCH_ROWS = 256
+BATCH_ROWS = 1000
 # Columns the card's statistics need (everything but the messages themselves).
 STAT_COLUMNS = [c for c in schemas.SFT_DATASET.names() if c not in ("messages", "tools")]
 
@@ -97,31 +96,33 @@ def export_dataset(
 
 
 def _write(frames, tmp: Path, formats: tuple[str, ...], split_parallel: bool) -> pl.DataFrame:
-    parquet = jsonl = None
+    """One Parquet shard per input frame, JSONL in batches; returns the stats columns."""
     stats = []
+    jsonl = None
+    (tmp / HF_DIR).mkdir()
     try:
-        if "hf" in formats:
-            (tmp / HF_FILE).parent.mkdir(parents=True)
-            arrow_schema = pl.DataFrame(schema=schemas.SFT_DATASET).to_arrow().schema
-            parquet = pq.ParquetWriter(tmp / HF_FILE, arrow_schema, compression="zstd")
         if "openai" in formats:
             (tmp / OPENAI_FILE).parent.mkdir(parents=True)
             jsonl = open(tmp / OPENAI_FILE, "w", encoding="utf-8")  # noqa: SIM115
         for frame in frames:
-            for batch in frame.iter_slices(BATCH_ROWS):
-                if split_parallel:
-                    batch = _split(batch)
-                if parquet is not None:
-                    parquet.write_table(batch.to_arrow())
-                if jsonl is not None:
-                    for row in batch.select("messages", "tools").iter_rows(named=True):
-                        jsonl.write(json.dumps(to_openai(row), ensure_ascii=False) + "\n")
-                stats.append(batch.select(STAT_COLUMNS))
+            if frame.height == 0:
+                continue
+            if split_parallel:
+                frame = _split(frame)
+            if "hf" in formats:
+                frame.write_parquet(tmp / HF_DIR / f"train-{len(stats):05d}.parquet",
+                                    compression="zstd")  # fmt: skip
+            if jsonl is not None:
+                for batch in frame.iter_slices(BATCH_ROWS):
+                    jsonl.writelines(line + "\n" for line in openai_jsonl_lines(batch))
+            stats.append(frame.select(STAT_COLUMNS))
     finally:
-        if parquet is not None:
-            parquet.close()
         if jsonl is not None:
             jsonl.close()
+    if "hf" in formats and not stats:  # a loadable, empty dataset
+        pl.DataFrame(schema=schemas.SFT_DATASET).write_parquet(tmp / HF_DIR / "train-00000.parquet")
+    if "hf" not in formats:
+        (tmp / HF_DIR).rmdir()
     return (
         pl.concat(stats) if stats else pl.DataFrame(schema=schemas.SFT_DATASET).select(STAT_COLUMNS)
     )

@@ -15,6 +15,8 @@ import hashlib
 import json
 from typing import Any
 
+import polars as pl
+
 Message = dict[str, Any]
 
 
@@ -72,11 +74,11 @@ def strip_nulls(value: Any) -> Any:
     return value
 
 
+# Self-contained: the dataset card ships this function's source, so it uses only `json`.
 def chat_inputs(row: dict) -> tuple[list[dict], list[dict]]:
     """`(messages, tools)` for `tokenizer.apply_chat_template(messages, tools=tools)` from a
     row of the Parquet dataset as `datasets` or polars loads it: the None keys Arrow adds are
-    dropped, tool-call `arguments` and tool `parameters` parsed into dicts. Self-contained
-    (the dataset card ships its source), so keep it free of this package's imports."""
+    dropped, tool-call `arguments` and tool `parameters` parsed into dicts."""
 
     def clean(value):
         if isinstance(value, dict):
@@ -113,6 +115,48 @@ def to_openai(row: dict[str, Any]) -> dict[str, Any]:
     for t in tools:
         t["function"]["parameters"] = json.loads(t["function"]["parameters"])
     return {"messages": messages, "tools": tools}
+
+
+# Keys polars writes as null for a message that lacks them; never null in a canonical record.
+# A structural `,"key":null` cannot occur inside a JSON string (its quote would be escaped
+# there), and a message struct always opens with its non-null role.
+_NULL_KEYS = r',"(?:content|tool_calls|tool_call_id|name)":null'
+
+
+def openai_jsonl_lines(frame: pl.DataFrame) -> list[str]:
+    """`to_openai` for a whole frame, as JSONL lines, computed column-wise (several times
+    faster than row by row; the tests hold the two equal). Tool lists are few, so each
+    distinct one is converted once."""
+    field = pl.element().struct.field
+    message = pl.struct(
+        field("role"),
+        pl.when(field("tool_calls").is_not_null() & (field("content") == ""))
+        .then(None)
+        .otherwise(field("content"))
+        .alias("content"),
+        field("tool_calls"),
+        field("tool_call_id"),
+        pl.when(field("role") == "tool").then(None).otherwise(field("name")).alias("name"),
+    )
+    encoded = frame.select(
+        pl.col("messages")
+        .list.eval(message.struct.json_encode())
+        .list.join(",")
+        .str.replace_all(_NULL_KEYS, ""),
+        pl.col("tools").list.eval(pl.element().struct.json_encode()).list.join(",").alias("key"),
+    ).with_row_index()
+    tools_json = {
+        key: json.dumps(to_openai({"messages": [], "tools": frame["tools"][i]})["tools"],
+                        ensure_ascii=False)
+        for i, key in encoded.unique("key", keep="first").select("index", "key").iter_rows()
+    }  # fmt: skip
+    lines = encoded.select(
+        pl.concat_str(
+            pl.lit('{"messages":['), "messages", pl.lit('],"tools":'),
+            pl.col("key").replace_strict(tools_json, return_dtype=pl.String), pl.lit("}"),
+        )
+    )  # fmt: skip
+    return lines.to_series().to_list()
 
 
 def split_parallel_calls(messages: list[Message]) -> list[Message]:

@@ -2,12 +2,14 @@
 
 import json
 
+import polars as pl
 import pytest
 import yaml
 from click.testing import CliRunner
 
+from ise_dagster import schemas
 from ise_dagster.cli import main
-from ise_dagster.sft.export import HF_FILE, MANIFEST, OPENAI_FILE, ExportError, export_dataset
+from ise_dagster.sft.export import HF_DIR, MANIFEST, OPENAI_FILE, ExportError, export_dataset
 from ise_dagster.sft.openai_format import openai_format_errors
 from ise_dagster.sft.records import chat_inputs
 from ise_dagster.sft.templates import render
@@ -26,7 +28,8 @@ def test_the_export_holds_jsonl_parquet_a_card_and_a_manifest(tmp_path):
     summary = export_dataset([_partition(3), _partition(2, "Web-Extraction")], out)
     assert summary.records == 5
     assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == {
-        "README.md", HF_FILE, OPENAI_FILE, MANIFEST
+        "README.md", f"{HF_DIR}/train-00000.parquet", f"{HF_DIR}/train-00001.parquet",
+        OPENAI_FILE, MANIFEST,
     }  # fmt: skip
     lines = [json.loads(line) for line in (out / OPENAI_FILE).read_text().splitlines()]
     assert len(lines) == 5
@@ -41,7 +44,8 @@ def test_datasets_loads_the_parquet_and_rows_reach_a_chat_template_unchanged(tmp
 
     part = _partition(3)
     export_dataset([part], tmp_path / "out", formats=["hf"])
-    ds = load_dataset("parquet", data_files=str(tmp_path / "out" / HF_FILE), split="train",
+    ds = load_dataset("parquet", data_files=str(tmp_path / "out" / HF_DIR / "*.parquet"),
+                      split="train",
                       cache_dir=str(tmp_path / "hf-cache"))  # fmt: skip
     assert ds.num_rows == 3
     for loaded, stored in zip(ds, part.iter_rows(named=True), strict=True):
@@ -116,6 +120,9 @@ def test_an_empty_dataset_exports_empty_valid_files(tmp_path):
     summary = export_dataset([_partition(0)], tmp_path / "out")
     assert summary.records == 0
     assert (tmp_path / "out" / OPENAI_FILE).read_text() == ""
+    # `datasets` refuses an empty split ("corresponds to no data"); the shard keeps the schema.
+    empty = pl.read_parquet(tmp_path / "out" / HF_DIR / "train-00000.parquet")
+    assert empty.height == 0 and empty.schema == schemas.SFT_DATASET
     assert "No records." in (tmp_path / "out" / "README.md").read_text()
 
 
@@ -128,7 +135,7 @@ def test_ise_export_reads_materialized_partitions(tmp_path):
     result = CliRunner().invoke(main, [*args, "--format", "openai"])
     assert result.exit_code == 0, result.output
     assert "exported 2 records from 1 partitions" in result.output
-    assert not (out / HF_FILE).exists() and (out / OPENAI_FILE).exists()
+    assert not (out / HF_DIR).exists() and (out / OPENAI_FILE).exists()
     again = CliRunner().invoke(main, args)
     assert again.exit_code != 0 and "pass --overwrite" in again.output
     missing = CliRunner().invoke(main, [*args[:2], "2026-11-25", *args[3:], "--overwrite"])

@@ -12,6 +12,7 @@ from ise_dagster.sft.openai_format import openai_format_errors
 from ise_dagster.sft.records import (
     canonical_messages,
     chat_inputs,
+    openai_jsonl_lines,
     split_parallel_calls,
     structure_problems,
     to_openai,
@@ -141,6 +142,16 @@ def test_the_openai_validator_catches_what_the_api_rejects(mutate, error):
     line = to_openai(_dataset().frame.row(0, named=True))
     mutate(line)
     assert any(error in e for e in openai_format_errors(line)), openai_format_errors(line)
+
+
+def test_the_columnar_jsonl_writer_equals_to_openai_record_by_record():
+    rows = [dialogue_row(f"t{i}", stage2_messages(f'é ✓ \t\x01 \\" {i}')) for i in range(3)]
+    frame = build_sft_dataset(*frames(rows, [trace_row(r) for r in rows])).frame
+    lines = openai_jsonl_lines(frame)
+    assert [json.loads(line) for line in lines] == [
+        to_openai(r) for r in frame.iter_rows(named=True)
+    ]
+    assert "é ✓" in lines[0]  # UTF-8 as it is, as json.dumps(ensure_ascii=False) writes it
 
 
 def test_splitting_parallel_calls_gives_one_call_per_turn_each_followed_by_its_result():
