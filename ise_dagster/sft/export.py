@@ -97,35 +97,32 @@ def export_dataset(
 
 def _write(frames, tmp: Path, formats: tuple[str, ...], split_parallel: bool) -> pl.DataFrame:
     """One Parquet shard per input frame, JSONL in batches; returns the stats columns."""
-    stats = []
-    jsonl = None
-    (tmp / HF_DIR).mkdir()
-    try:
+    empty = pl.DataFrame(schema=schemas.SFT_DATASET)
+    stats = [empty.select(STAT_COLUMNS)]
+    shards = 0
+    if "hf" in formats:
+        (tmp / HF_DIR).mkdir()
+    with contextlib.ExitStack() as stack:
+        jsonl = None
         if "openai" in formats:
-            (tmp / OPENAI_FILE).parent.mkdir(parents=True)
-            jsonl = open(tmp / OPENAI_FILE, "w", encoding="utf-8")  # noqa: SIM115
+            (tmp / OPENAI_FILE).parent.mkdir()
+            jsonl = stack.enter_context(open(tmp / OPENAI_FILE, "w", encoding="utf-8"))
         for frame in frames:
             if frame.height == 0:
                 continue
             if split_parallel:
                 frame = _split(frame)
             if "hf" in formats:
-                frame.write_parquet(tmp / HF_DIR / f"train-{len(stats):05d}.parquet",
+                frame.write_parquet(tmp / HF_DIR / f"train-{shards:05d}.parquet",
                                     compression="zstd")  # fmt: skip
+                shards += 1
             if jsonl is not None:
                 for batch in frame.iter_slices(BATCH_ROWS):
                     jsonl.writelines(line + "\n" for line in openai_jsonl_lines(batch))
             stats.append(frame.select(STAT_COLUMNS))
-    finally:
-        if jsonl is not None:
-            jsonl.close()
-    if "hf" in formats and not stats:  # a loadable, empty dataset
-        pl.DataFrame(schema=schemas.SFT_DATASET).write_parquet(tmp / HF_DIR / "train-00000.parquet")
-    if "hf" not in formats:
-        (tmp / HF_DIR).rmdir()
-    return (
-        pl.concat(stats) if stats else pl.DataFrame(schema=schemas.SFT_DATASET).select(STAT_COLUMNS)
-    )
+    if "hf" in formats and shards == 0:  # no records: one empty shard that keeps the schema
+        empty.write_parquet(tmp / HF_DIR / "train-00000.parquet")
+    return pl.concat(stats)
 
 
 def _split(batch: pl.DataFrame) -> pl.DataFrame:
