@@ -32,16 +32,21 @@ INTENT_POOL = pl.Schema(
     }
 )
 
+# What identifies a trajectory and the intent behind it, in every table that holds one.
+TRAJECTORY = {
+    "trajectory_id": pl.String,
+    "date": pl.String,
+    "domain": pl.String,
+    "intent_ids": pl.List(pl.String),
+    "persona": PERSONA,
+    "domains": pl.List(pl.String),
+    "tasks": pl.List(pl.String),
+    "complexity": Complexity,
+}
+
 DIALOGUES = pl.Schema(
     {
-        "trajectory_id": pl.String,
-        "date": pl.String,
-        "domain": pl.String,
-        "intent_ids": pl.List(pl.String),
-        "persona": PERSONA,
-        "domains": pl.List(pl.String),
-        "tasks": pl.List(pl.String),
-        "complexity": Complexity,
+        **TRAJECTORY,
         "fixture_seeds": pl.List(pl.Int64),
         # completed | invalid_intent | fixture_error | context_length | user_invalid_output
         # | llm_rejected (turn_cap dialogues are counted, not kept)
@@ -146,14 +151,7 @@ SFT_DATASET = pl.Schema(
     {
         "messages": pl.List(MESSAGE),
         "tools": pl.List(TOOL),
-        "trajectory_id": pl.String,
-        "date": pl.String,
-        "domain": pl.String,
-        "intent_ids": pl.List(pl.String),
-        "persona": PERSONA,
-        "domains": pl.List(pl.String),
-        "tasks": pl.List(pl.String),
-        "complexity": Complexity,
+        **TRAJECTORY,
         "status": pl.String,
         "label": pl.String,
         "is_success": pl.Boolean,

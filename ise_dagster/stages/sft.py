@@ -106,10 +106,9 @@ def _record(d: dict[str, Any], trace: dict[str, Any] | None, policy: SftPolicy) 
     return {
         "messages": messages,
         "tools": tools,
-        **{k: d[k] for k in ("trajectory_id", "date", "domain", "intent_ids", "persona",
-                             "domains", "tasks", "complexity", "status", "is_success",
-                             "user_turns", "total_turns", "distinct_tools", "generator",
-                             "user_model", "agent_model")},
+        **{k: d[k] for k in schemas.TRAJECTORY},
+        **{k: d[k] for k in ("status", "is_success", "user_turns", "total_turns",
+                             "distinct_tools", "generator", "user_model", "agent_model")},
         "label": trace["label"],
         "total_steps": len(calls),
         "step_labels": [s["label"] for s in steps],
