@@ -374,25 +374,25 @@ def simulate_partition(
     (by status, plus `resumed`: rows taken from the checkpoint)."""
     rows: list[dict[str, Any]] = []
     todo = intents.to_dicts()
-    resumed = 0
+    resumed = 0  # counted here, in one thread, from what the workers return
 
-    def one(intent: dict[str, Any]) -> dict[str, Any]:
-        nonlocal resumed
+    def one(intent: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         if checkpoint is not None and (row := checkpoint.get(intent, date)) is not None:
-            resumed += 1
-            return row
+            return row, True
         row = simulate(intent, date, taxonomy, sandbox, settings, user_factory, agent_factory)
         # Model-side failures depend on the server (its context size, what it rejects), so
         # a re-run tries them again; the request cache replays their calls up to the failure.
         if checkpoint is not None and row["status"] not in LLM_FAILURE_STATUSES:
             checkpoint.put(intent, date, row)
-        return row
+        return row, False
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         futures = [pool.submit(one, i) for i in todo]
         try:
             for k, future in enumerate(as_completed(futures), 1):
-                rows.append(future.result())
+                row, was_resumed = future.result()
+                rows.append(row)
+                resumed += was_resumed
                 if k % 10 == 0 or k == len(futures):
                     progress(f"dialogues {date}: {k}/{len(futures)} simulated")
         except BaseException:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -44,11 +45,25 @@ def tool_steps(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return steps
 
 
-def task_of(args: dict[str, Any], task_ids: list[str]) -> str | None:
-    """The task a call worked on, from its cwd or path (each task has its own directory)."""
-    where = args.get("cwd") or args.get("path") or ""
-    head = where.split("/", 1)[0]
-    return head if head in task_ids else None
+WORKSPACE = "/workspace/"
+
+
+def task_of(
+    args: dict[str, Any], task_ids: list[str], jobs: dict[str, str] | None = None
+) -> str | None:
+    """The task a call worked on (each task has its own directory): the one its cwd or path
+    names, relative or under /workspace; else the background job's; else the single task
+    directory its command or patch mentions (what LLM agents send: `cd /workspace/t && ...`)."""
+    for where in (args.get("cwd"), args.get("path")):
+        if isinstance(where, str) and where:
+            head = where.removeprefix(WORKSPACE).removeprefix("./").split("/", 1)[0]
+            if head in task_ids:
+                return head
+    if jobs and str(args.get("job")) in jobs:
+        return jobs[str(args["job"])]
+    text = " ".join(str(args.get(k) or "") for k in ("cmd", "patch", "cwd", "path"))
+    mentioned = {t for t in task_ids if re.search(rf"(?<![\w.-]){re.escape(t)}(?![\w.-])", text)}
+    return mentioned.pop() if len(mentioned) == 1 else None
 
 
 def label_steps(steps: list[dict[str, Any]], verified: dict[str, bool]) -> list[str]:
@@ -83,7 +98,8 @@ def replay(dialogue: dict[str, Any], sandbox: SandboxResource, infra_retries: in
             with sandbox.workspace() as ws:
                 for recipe, seed in zip(recipes, dialogue["fixture_seeds"], strict=True):
                     seed_task(ws, recipe, seed)
-                steps = []
+                steps: list[dict[str, Any]] = []
+                jobs: dict[str, str] = {}  # background job id -> the task that started it
                 for i, plan in enumerate(planned):
                     # The same check as Stage 2: a call the agent got rejected is rejected again.
                     call = parse_tool_call(plan["tool"], plan["arguments"])
@@ -91,7 +107,9 @@ def replay(dialogue: dict[str, Any], sandbox: SandboxResource, infra_retries: in
                     result = run_call(ws, call)
                     if result.is_infra_error:
                         raise SandboxInfraError(result.error or "sandbox failed")
-                    steps.append(_step(i, plan, args, result, task_ids))
+                    steps.append(_step(i, plan, result, task_of(args, task_ids, jobs)))
+                    if (job := result.extras.get("job")) is not None and steps[-1]["task_id"]:
+                        jobs.setdefault(str(job), steps[-1]["task_id"])
                 verdicts = [(r.task_id, *verify(ws, r)) for r in recipes]
                 snap = ws.snapshot()
         except SandboxInfraError as e:
@@ -118,10 +136,10 @@ def replay_partition(
             raise
 
 
-def _step(i: int, plan: dict, args: dict, result: ToolResult, task_ids: list[str]) -> dict:
+def _step(i: int, plan: dict, result: ToolResult, task_id: str | None) -> dict:
     return {
         "index": i,
-        "task_id": task_of(args, task_ids),
+        "task_id": task_id,
         "tool": plan["tool"],
         "arguments": plan["arguments"],
         "ok": result.ok,

@@ -145,6 +145,13 @@ def test_task_of_and_step_labels():
     assert task_of({"cwd": "a-task"}, ids) == "a-task"
     assert task_of({"path": "b-task/out/x.csv"}, ids) == "b-task"
     assert task_of({"cmd": "ls"}, ids) is None
+    # What LLM agents send: absolute paths, no cwd, a cd in the command, a background job.
+    assert task_of({"path": "/workspace/b-task/notes.md"}, ids) == "b-task"
+    assert task_of({"cwd": "/workspace/a-task/src"}, ids) == "a-task"
+    assert task_of({"cmd": "cd /workspace/a-task && make"}, ids) == "a-task"
+    assert task_of({"cmd": "diff a-task/x b-task/x"}, ids) is None  # two tasks: not one's
+    assert task_of({"cmd": "ls a-tasks/"}, ids) is None  # a longer name is not the task
+    assert task_of({"action": "poll", "job": "j1"}, ids, {"j1": "b-task"}) == "b-task"
     steps = [
         {"ok": True, "task_id": "a-task"},
         {"ok": False, "task_id": "a-task"},  # fixed later, task verified -> recovered

@@ -54,3 +54,15 @@ def test_recipe_fails_then_recovers_and_verifies(sandbox, recipe):
 
         passed, reason = verify(ws, recipe)
         assert passed, f"verifier rejects the result: {reason}"
+
+
+@pytest.mark.docker
+def test_the_merge_reply_counts_the_exports_the_fixture_has(sandbox):
+    """It once said 5 exports for 3: it counted ".csv" over both `ls -la` and `wc -l`."""
+    recipe = recipes()["fileio-merge-csv-exports"]
+    fixture, _ = build_fixture(recipe, 11)
+    exports = [p for p in fixture.files if p.startswith("exports/") and p.endswith(".csv")]
+    with sandbox.workspace() as ws:
+        ctx = seed_task(ws, recipe, seed=11)
+        replies = [e.reply for e in drive(recipe.playbook(ctx), ws, ctx.task_dir) if e.reply]
+    assert replies[0].startswith(f"Merged the {len(exports)} monthly exports"), replies[0]

@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import random
+import re
 import struct
 import tarfile
 import textwrap
@@ -84,7 +85,8 @@ def _merge_csv_playbook(ctx: Ctx) -> Playbook:
             say="September uses semicolons; sniffing the delimiter per file.",
         )
         run = yield sh("python3 merge.py")
-    n_files = listing.stdout.count(".csv") - 1 if listing else 0
+    # Count wc's per-file lines: ls names the files too, and wc adds a total line.
+    n_files = len(re.findall(r"^\s*\d+ exports/\S+\.csv$", listing.stdout, re.M)) if listing else 0
     yield Reply(
         f"Merged the {n_files} monthly exports into out/merged.csv: {run.stdout.strip()}. "
         "The counts are in out/merge_note.md."
