@@ -6,6 +6,7 @@ from typing import Literal
 from dagster import ConfigurableResource, InitResourceContext, MetadataValue
 from pydantic import Field, PrivateAttr
 
+from ise_dagster import schemas
 from ise_dagster.diversity.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from ise_dagster.io.parquet import data_dir
 from ise_dagster.llm.cache import DialogueCheckpoint
@@ -18,8 +19,10 @@ from ise_dagster.llm.openai_writer import OpenAIIntentWriter
 from ise_dagster.llm.playbook_agent import PlaybookAgent
 from ise_dagster.llm.prompts import load_prompt
 from ise_dagster.llm.settings import LLMSettings, env_choice
+from ise_dagster.llm.tools import TOOL_SCHEMAS
 from ise_dagster.llm.writer import IntentWriter
 from ise_dagster.stages.dialogues import AgentFactory, Checkpoint, UserFactory
+from ise_dagster.tasklib.registry import library_digest
 from ise_dagster.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -89,6 +92,10 @@ class LLMResource(ConfigurableResource, LLMSettings):
                                              "max_agent_steps", "force_first_tool", "tool_results",
                                              "writer", "user", "agent"})  # fmt: skip
         generator["prompts"] = [load_prompt(n).id for n in ("user_simulator", "agent")]
+        # What the tools do and what a stored row holds, not only who called them.
+        generator["tools"] = TOOL_SCHEMAS
+        generator["task_library"] = library_digest()
+        generator["row_schema"] = list(schemas.DIALOGUES.names())
         return DialogueCheckpoint(client.cache, generator)
 
     def metadata(self) -> dict[str, object]:

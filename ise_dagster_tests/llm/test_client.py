@@ -222,3 +222,26 @@ def test_environment_sets_every_role_s_max_tokens(monkeypatch):
     monkeypatch.setenv("ISE_LLM_MAX_TOKENS", "99")
     settings = LLMSettings()
     assert {settings.writer.max_tokens, settings.user.max_tokens, settings.agent.max_tokens} == {99}
+
+
+def test_the_dialogue_checkpoint_keys_on_the_task_library_and_tools(tmp_path):
+    """A recipe edit must not serve a stale dialogue: the fingerprint covers the recipes,
+    the task taxonomy, the tool server and the tool schemas, not only models and prompts."""
+    import shutil
+
+    from ise_dagster.llm.tools import TOOL_SCHEMAS
+    from ise_dagster.resources import LLMResource
+    from ise_dagster.tasklib.registry import PACKAGE_ROOT, library_digest
+
+    llm = LLMResource(backend="openai", base_url="http://127.0.0.1:9/v1", api_key="x",
+                      cache_dir=str(tmp_path / "cache"))  # fmt: skip
+    fingerprint = llm.dialogue_checkpoint().fingerprint
+    assert fingerprint["tools"] == TOOL_SCHEMAS
+    assert fingerprint["task_library"] == library_digest()
+    copy = tmp_path / "pkg"
+    for part in ("tasklib", "taxonomy/data", "sandbox"):
+        shutil.copytree(PACKAGE_ROOT / part, copy / part)
+    assert library_digest(copy) == library_digest()
+    recipe = copy / "tasklib" / "tasks" / "file_io.py"
+    recipe.write_text(recipe.read_text() + "\n# an edit\n")
+    assert library_digest.__wrapped__(copy) != library_digest()  # uncached: same path
