@@ -161,6 +161,23 @@ def _exit_code(returncode):
     return 128 - returncode if returncode < 0 else returncode
 
 
+def _line_range(fh, first: int, last: int | None, cap: int) -> tuple[bytes, int]:
+    """Lines first..last (1-based, inclusive; None: to the end) of a binary file, at most
+    cap + 1 bytes of them, and the file's line count. Streams in chunks: a huge file, or one
+    huge line, is never held in memory."""
+    kept, size, line, at_line_start = [], 0, 1, True
+    while chunk := fh.readline(64 * 1024):
+        at_line_start = False
+        if line >= first and (last is None or line <= last) and size <= cap:
+            kept.append(chunk[: cap + 1 - size])
+            size += len(kept[-1])
+        if chunk.endswith(b"\n"):
+            line += 1
+            at_line_start = True
+    total = line - 1 if at_line_start else line
+    return b"".join(kept), total
+
+
 class _Capped:
     """Keeps the first `cap` bytes of a stream and counts (then discards) the rest."""
 
@@ -416,17 +433,17 @@ class ToolServer:
             raise ToolError(f"no such file: {args['path']!r}")
         if os.path.isdir(path):
             raise ToolError(f"{args['path']!r} is a directory")
-        with open(path, "rb") as fh:
-            data = fh.read(cap + 1) if start is None and end is None else fh.read()
         extra = {"path": os.path.relpath(path, self.workspace)}
-        if start is not None or end is not None:
-            lines = data.splitlines(keepends=True)
-            first = 1 if start is None else start
-            last = len(lines) if end is None else end
-            if first < 1 or last < first - 1:
-                raise ToolError("need 1 <= start_line <= end_line + 1")
-            data = b"".join(lines[first - 1 : last])
-            extra.update(total_lines=len(lines), start_line=first, end_line=min(last, len(lines)))
+        with open(path, "rb") as fh:
+            if start is None and end is None:
+                data = fh.read(cap + 1)
+            else:
+                first = 1 if start is None else start
+                if first < 1 or (end is not None and end < first - 1):
+                    raise ToolError("need 1 <= start_line <= end_line + 1")
+                data, total = _line_range(fh, first, end, cap)
+                last = total if end is None else min(end, total)
+                extra.update(total_lines=total, start_line=first, end_line=last)
         truncated = len(data) > cap
         data = data[:cap]
         if encoding == "base64":

@@ -45,6 +45,26 @@ def test_write_read_and_line_ranges(srv):
     tool_error(call(srv, "read", path="d"), "directory")
 
 
+def test_a_line_range_streams_and_obeys_the_cap(srv, tmp_path):
+    """A range read once loaded the whole file before slicing it."""
+    import tracemalloc
+
+    long_line = "y" * 200_000  # longer than one read chunk
+    call(srv, "write", path="f", content=f"a\n{long_line}\nc")
+    res = call(srv, "read", path="f", start_line=3)
+    assert res["stdout"] == "c" and res["total_lines"] == 3 and res["end_line"] == 3
+    res = call(srv, "read", path="f", start_line=2, end_line=2)
+    assert res["stdout_truncated"] and res["stdout"] == "y" * 1000  # the server's cap
+    assert call(srv, "read", path="f", start_line=2, max_output_bytes=5)["stdout"] == "yyyyy"
+    (tmp_path / "ws" / "huge").write_bytes(b"0123456789\n" * 3_000_000)  # 33 MB
+    tracemalloc.start()
+    res = call(srv, "read", path="huge", start_line=10, end_line=11)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert res["stdout"] == "0123456789\n" * 2 and res["total_lines"] == 3_000_000
+    assert peak < 2_000_000, f"peak {peak} bytes: the file was loaded"
+
+
 def test_read_caps_and_binary(srv):
     call(srv, "write", path="big", content="x" * 5000)
     res = call(srv, "read", path="big")
