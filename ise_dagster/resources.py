@@ -21,9 +21,11 @@ from ise_dagster.llm.prompts import load_prompt
 from ise_dagster.llm.settings import LLMSettings, env_choice
 from ise_dagster.llm.tools import TOOL_SCHEMAS
 from ise_dagster.llm.writer import IntentWriter
+from ise_dagster.partitions import DOMAINS
 from ise_dagster.stages.dialogues import AgentFactory, Checkpoint, UserFactory
 from ise_dagster.tasklib.registry import library_digest
 from ise_dagster.taxonomy import Taxonomy, load_taxonomy
+from ise_dagster.taxonomy.load import TaxonomyError
 
 
 class TaxonomyResource(ConfigurableResource):
@@ -32,7 +34,17 @@ class TaxonomyResource(ConfigurableResource):
     data_dir: str | None = Field(default=None, description="Directory of taxonomy JSON files.")
 
     def load(self) -> Taxonomy:
-        return load_taxonomy(self.data_dir)
+        taxonomy = load_taxonomy(self.data_dir)
+        # Partitions are fixed when the definitions load, from the packaged taxonomy: another
+        # taxonomy must name the same domains, or partitions and data would disagree.
+        if self.data_dir and list(taxonomy.domain_ids) != list(DOMAINS):
+            raise TaxonomyError(
+                Path(self.data_dir) / "domains.json", "domains",
+                f"{list(taxonomy.domain_ids)} differ from the partitions' {list(DOMAINS)} "
+                "(built from the packaged taxonomy); keep the same domain ids, or change "
+                "the packaged domains.json so the partitions change with it",
+            )  # fmt: skip
+        return taxonomy
 
 
 Backend = Literal["offline", "openai"]

@@ -105,3 +105,17 @@ def test_missing_file_is_named(taxonomy_copy):
     (taxonomy_copy / "tasks.json").unlink()
     with pytest.raises(TaxonomyError, match=r"tasks.json: \(file\): file is missing"):
         load_taxonomy(taxonomy_copy)
+
+
+def test_a_taxonomy_whose_domains_differ_from_the_partitions_is_refused(taxonomy_copy):
+    from ise_dagster.resources import TaxonomyResource
+
+    assert TaxonomyResource(data_dir=str(taxonomy_copy)).load().domain_ids  # same domains: ok
+    renamed = taxonomy_copy.with_name("renamed")  # a new path: loads are cached by path
+    renamed.mkdir()
+    for f in taxonomy_copy.glob("*.json"):
+        text = f.read_text().replace('"Intelligence-Core"', '"Insight-Core"')
+        (renamed / f.name).write_text(text)
+    assert "Insight-Core" in load_taxonomy(renamed).domain_ids  # a valid taxonomy...
+    with pytest.raises(TaxonomyError, match=r"domains.json: domains: \['Insight-Core'"):
+        TaxonomyResource(data_dir=str(renamed)).load()  # ...that the partitions cannot serve
