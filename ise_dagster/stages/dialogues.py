@@ -187,8 +187,9 @@ def simulate(
             "attempts": attempt,
             "duration_s": time.perf_counter() - started,
             "generator": f"{user.name}+{agent.name}",
-            "user_model": user.model,
-            "agent_model": agent.model,
+            # Roles written before `model` joined the protocol: their name says what they are.
+            "user_model": getattr(user, "model", user.name),
+            "agent_model": getattr(agent, "model", agent.name),
             **_usage_columns(user, agent),
         }
     raise SandboxInfraError(

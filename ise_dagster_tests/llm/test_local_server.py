@@ -143,15 +143,16 @@ def test_generations_the_server_leaves_unbounded_are_capped() -> None:
             },
         ]
 
-        def tokens(choice: object) -> int:
-            resp = client.chat.completions.create(
+        def create(choice: object):
+            return client.chat.completions.create(
                 model=server.model, messages=msgs, tools=[WRITE_TOOL], tool_choice=choice,
                 temperature=0, max_tokens=2000,
             )  # fmt: skip
-            assert resp.choices[0].message.tool_calls and resp.usage is not None
-            return resp.usage.completion_tokens
 
-        named = tokens({"type": "function", "function": {"name": "write"}})
-        assert tokens("auto") <= 8 < named
+        named = create({"type": "function", "function": {"name": "write"}})
+        assert named.choices[0].message.tool_calls and named.usage.completion_tokens > 8
+        # Under "auto" the model may answer with a call, text or nothing (seen in CI): the
+        # cap must hold whichever it picks, so only the length is asserted.
+        assert create("auto").usage.completion_tokens <= 8
     finally:
         server.stop()

@@ -130,7 +130,6 @@ KILLED_RUN = textwrap.dedent(
     from stages.test_stage_assets import KEY, _resources, _run_config
     from ise_dagster.assets.dialogues import dialogues
     from ise_dagster.assets.intents import intents
-from ise_dagster.assets.sft import sft_dataset, sft_export
     materialize([intents.to_source_asset(), dialogues], selection=[dialogues], partition_key=KEY,
                 resources=_resources({data!r}), instance=DagsterInstance.ephemeral(),
                 run_config={{"ops": {{"dialogues": _run_config(8)["ops"]["dialogues"]}}}})
