@@ -68,17 +68,24 @@ def register(api: docker.APIClient, container_id: str) -> None:
     install_hooks()
 
 
-def remove(api: docker.APIClient, container_id: str) -> None:
-    """Force-remove one container (idempotent)."""
+def forget(container_id: str) -> None:
+    """Stop tracking a container (its other name or id is tracked instead)."""
     with _live_lock:
         _live.pop(container_id, None)
-    with contextlib.suppress(docker.errors.NotFound):
-        try:
-            api.remove_container(container_id, force=True, v=True)
-        except docker.errors.APIError as exc:
-            # "removal already in progress" is fine; anything else is worth a retry by sweep.
-            if "already in progress" not in str(exc):
-                raise
+
+
+def remove(api: docker.APIClient, container_id: str) -> None:
+    """Force-remove one container by id or name (idempotent). Stays tracked if it fails, so
+    the atexit/SIGTERM hooks try again."""
+    try:
+        api.remove_container(container_id, force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        # "removal already in progress" is fine; anything else is worth a retry by sweep.
+        if "already in progress" not in str(exc):
+            raise
+    forget(container_id)
 
 
 def sweep(client: docker.DockerClient, label: str = DEFAULT_LABEL, *,

@@ -8,6 +8,8 @@ import os
 import re
 import sys
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,7 +22,7 @@ from pydantic import Field, PrivateAttr
 from ise_dagster.sandbox import cleanup
 from ise_dagster.sandbox.image import ensure_image
 from ise_dagster.sandbox.result import SandboxInfraError
-from ise_dagster.sandbox.workspace import Workspace
+from ise_dagster.sandbox.workspace import STARTUP_S, Workspace
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmg]?)b?\s*$", re.I)
 
@@ -48,6 +50,48 @@ def docker_client() -> docker.DockerClient:
         ) from exc
 
 
+class _Gate:
+    """At most `limit` holders; waiting callers are admitted in arrival order (FIFO)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.held = 0
+        self._queue: collections.deque[object] = collections.deque()
+        self._cond = threading.Condition()
+
+    def acquire(self, closed: Callable[[], bool] = lambda: False) -> float:
+        """Wait for a slot; returns the seconds waited."""
+        ticket, started = object(), time.monotonic()
+        with self._cond:
+            self._queue.append(ticket)
+            try:
+                while self._queue[0] is not ticket or self.held >= self.limit:
+                    if closed():
+                        raise SandboxInfraError("sandbox resource is closed")
+                    self._cond.wait(1.0)
+            finally:
+                self._queue.remove(ticket)
+                self._cond.notify_all()
+            self.held += 1
+        return time.monotonic() - started
+
+    def try_acquire(self) -> bool:
+        with self._cond:
+            if self._queue or self.held >= self.limit:
+                return False
+            self.held += 1
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self.held -= 1
+            self._cond.notify_all()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue)
+
+
 def _stderr(message: str) -> None:
     # Progress goes to stderr so that stdout stays machine-readable (`ise sandbox exec`).
     print(message, file=sys.stderr, flush=True)
@@ -72,6 +116,14 @@ class _Manager:
             )
         self.mem = mem
         self.client = docker_client()
+        if cfg.runtime:
+            runtimes = self.client.info().get("Runtimes") or {}
+            if cfg.runtime not in runtimes:
+                raise SandboxInfraError(
+                    f"the Docker engine has no runtime {cfg.runtime!r} (it has: "
+                    f"{', '.join(sorted(runtimes)) or 'none'}); install it (gVisor: see "
+                    "docs/sandbox.md) or leave `runtime` unset for runc"
+                )
         cleanup.install_hooks()
         swept = cleanup.sweep(self.client, cfg.label)
         if swept:
@@ -84,6 +136,12 @@ class _Manager:
                 raise SandboxInfraError(
                     f"image {cfg.image!r} is not present locally (this code never pulls)"
                 ) from exc
+        # Every live container holds a slot (pooled ones too); starts are capped separately
+        # because an engine asked for 200 containers at once starts none of them in time.
+        self._live = _Gate(cfg.max_live_workspaces)
+        self._starts = _Gate(cfg.max_concurrent_starts)
+        self._stats_lock = threading.Lock()
+        self.stats = {"acquired": 0, "queue_wait_s": 0.0, "max_queue_wait_s": 0.0}
         self._pool: collections.deque[Workspace] = collections.deque()
         self._pool_lock = threading.Lock()
         self._refill = threading.Event()
@@ -99,10 +157,53 @@ class _Manager:
     # ------------------------------------------------------------------ containers
 
     def _create(self) -> Workspace:
+        """Create, start and greet one container (the caller holds a live slot).
+
+        Whatever goes wrong, of whatever type, ends in the container's removal and a
+        SandboxInfraError: the container is named before it exists, so even one the engine
+        created before an error reached us is found and removed."""
+        cfg, api = self.cfg, self.client.api
+        name = f"{cfg.label.replace('.', '-')}-{uuid.uuid4().hex[:16]}"
+        self._starts.acquire(lambda: self._closed)
+        cleanup.register(api, name)  # the atexit/SIGTERM hooks know it from now on
+        target = name
+        try:
+            target = cid = self._create_container(name)
+            cleanup.register(api, cid)
+            cleanup.forget(name)
+            # Slower starts under load: give each live workspace a little more time.
+            startup_s = STARTUP_S + 0.5 * self._live.held + 2.0 * self._starts.held
+            ws = Workspace(
+                self.client,
+                cid,
+                timeout_s=cfg.timeout_s,
+                max_output_bytes=cfg.max_output_bytes,
+                on_close=self._release,
+                startup_s=startup_s,
+            )
+            try:
+                ws.wait_ready()
+            except BaseException:
+                ws._on_close = None  # removed below, released by our caller
+                raise
+            return ws
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                cleanup.remove(api, target)
+            if isinstance(exc, SandboxInfraError | KeyboardInterrupt | SystemExit):
+                raise
+            raise SandboxInfraError(f"starting a workspace container failed: {exc!r}") from exc
+        finally:
+            self._starts.release()
+
+    def _create_container(self, name: str) -> str:
         cfg, api = self.cfg, self.client.api
         host_config = api.create_host_config(
             network_mode="none",
             cap_drop=["ALL"],
+            # Only for the tool server's start-up (it drops them at once, see workspace.py);
+            # agent processes run as uid 1000 under no-new-privileges and never hold them.
+            cap_add=["SETUID", "SETGID"],
             security_opt=["no-new-privileges"],
             mem_limit=self.mem,
             memswap_limit=self.mem,
@@ -117,43 +218,43 @@ class _Manager:
             },
             shm_size=cfg.shm_size,
             log_config=docker.types.LogConfig(type="none"),
+            runtime=cfg.runtime,
         )
         try:
             cid = api.create_container(
                 self.image,
-                # PID 1 is docker-init; its child runs as `nobody`, which uid 1000 cannot signal,
-                # so an agent's `kill -9 -1` kills its own processes but not the container.
+                # PID 1 is docker-init and its child a `sleep`, both root, which uid 1000 cannot
+                # signal: an agent's `kill -9 -1` kills its own processes, not the container.
+                # Root here only so that a root `docker exec` (the tool server) gets the two
+                # capabilities: Docker gives execs none in a container whose user is not root.
                 command=["sleep", "infinity"],
-                user="65534:65534",
+                user="0:0",
                 working_dir="/workspace",
                 labels=cleanup.labels(cfg.label),
                 host_config=host_config,
                 network_disabled=True,
+                name=name,
             )["Id"]
         except docker.errors.ImageNotFound as exc:
             raise SandboxInfraError(f"workspace image {self.image} vanished: {exc}") from exc
         except docker.errors.DockerException as exc:
             raise SandboxInfraError(f"creating a workspace container failed: {exc}") from exc
-        cleanup.register(api, cid)
-        try:
-            api.start(cid)
-            return Workspace(
-                self.client,
-                cid,
-                timeout_s=cfg.timeout_s,
-                max_output_bytes=cfg.max_output_bytes,
-                on_close=self._release,
-            )
-        except Exception as exc:
-            cleanup.remove(api, cid)
-            if isinstance(exc, SandboxInfraError):
-                raise
-            raise SandboxInfraError(f"starting a workspace container failed: {exc}") from exc
+        api.start(cid)
+        return cid
 
     def _release(self, ws: Workspace) -> None:
-        # On failure the atexit/start-up sweeps get it; never mask the caller's exception.
-        with contextlib.suppress(Exception):
-            cleanup.remove(self.client.api, ws.container_id)
+        try:
+            # One retry; failing that, the atexit hook and the next start-up sweep remove it.
+            # Never mask the caller's own exception.
+            for attempt in range(2):
+                try:
+                    cleanup.remove(self.client.api, ws.container_id)
+                    break
+                except Exception:
+                    if attempt == 0:
+                        time.sleep(0.5)
+        finally:
+            self._live.release()
 
     def acquire(self) -> Workspace:
         if self._closed:
@@ -163,8 +264,26 @@ class _Manager:
         if self.cfg.warm_pool_size > 0:
             self._refill.set()
         if ws is not None:
+            self._record(ws, 0.0)
             return ws
-        return self._create()
+        waited = self._live.acquire(lambda: self._closed)
+        try:
+            ws = self._create()
+        except BaseException:
+            self._live.release()
+            raise
+        self._record(ws, waited)
+        return ws
+
+    def _record(self, ws: Workspace, waited: float) -> None:
+        ws.queue_wait_s = waited
+        with self._stats_lock:
+            self.stats["acquired"] += 1
+            self.stats["queue_wait_s"] += waited
+            self.stats["max_queue_wait_s"] = max(self.stats["max_queue_wait_s"], waited)
+
+    def live(self) -> int:
+        return self._live.held
 
     # ------------------------------------------------------------------ warm pool
 
@@ -176,9 +295,12 @@ class _Manager:
                 with self._pool_lock:
                     if len(self._pool) >= self.cfg.warm_pool_size:
                         break
+                if not self._live.try_acquire():
+                    break  # every slot is in use: pooled containers would only add to it
                 try:
                     ws = self._create()
                 except Exception:
+                    self._live.release()
                     break  # acquire() falls back to cold starts; try again on next acquire
                 with self._pool_lock:
                     if self._closed:
@@ -201,7 +323,8 @@ class _Manager:
             ws.close()
 
     def info(self) -> dict[str, Any]:
-        return {"image": self.image, "label": self.cfg.label, "pool": self.pool_size()}
+        return {"image": self.image, "label": self.cfg.label, "pool": self.pool_size(),
+                "live": self.live(), "waiting": self._live.waiting}  # fmt: skip
 
 
 class SandboxResource(dg.ConfigurableResource):
@@ -228,6 +351,20 @@ class SandboxResource(dg.ConfigurableResource):
     timeout_s: float = Field(default=30.0, description="Default per-call timeout.")
     max_output_bytes: int = Field(default=65536, description="Cap on stdout and on stderr.")
     warm_pool_size: int = Field(default=0, description="Pre-started containers kept ready.")
+    max_live_workspaces: int = Field(
+        default=32,
+        ge=1,
+        description="Most containers alive at once (pooled ones count); more callers queue "
+        "in arrival order instead of failing.",
+    )
+    max_concurrent_starts: int = Field(
+        default=4, ge=1, description="Most containers being created and started at once."
+    )
+    runtime: str | None = Field(
+        default=None,
+        description="OCI runtime, e.g. 'runsc' for gVisor (must be registered with the engine); "
+        "default: the engine's (runc).",
+    )
     label: str = Field(default=cleanup.DEFAULT_LABEL, description="Label on every container.")
 
     _manager: _Manager | None = PrivateAttr(default=None)
@@ -254,6 +391,15 @@ class SandboxResource(dg.ConfigurableResource):
             yield ws
         finally:
             ws.close()
+
+    def stats(self) -> dict[str, float]:
+        """Workspaces handed out and the time callers queued for them (for metadata)."""
+        with self._manager_lock:
+            manager = self._manager
+        if manager is None:
+            return {"acquired": 0, "queue_wait_s": 0.0, "max_queue_wait_s": 0.0}
+        with manager._stats_lock:
+            return dict(manager.stats)
 
     def close(self) -> None:
         """Remove pooled containers. Workspaces still in use are removed by their owners."""

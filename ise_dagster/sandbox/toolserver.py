@@ -19,11 +19,13 @@ so keep import-time side effects out of module scope.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import json
 import os
 import selectors
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -36,6 +38,25 @@ DEFAULT_MAX_OUTPUT = 64 * 1024
 KILL_GRACE_S = 0.2  # SIGTERM first, then SIGKILL for processes that ignore it
 PIPE_GRACE_S = 0.05  # how long to keep draining pipes after the shell exits
 READ_CHUNK = 65536
+PROTOCOL_CHUNK = 1 << 20
+AGENT_UID = AGENT_GID = 1000
+PYTHON = "/usr/bin/python3"
+# openat2(2): the same number on every architecture (syscalls added since 5.x are unified).
+_SYS_OPENAT2 = 437
+_RESOLVE_NO_MAGICLINKS = 0x02
+_RESOLVE_BENEATH = 0x08
+_PR_SET_DUMPABLE = 4
+# Run in the verifier's own process: agent code the verifier starts (a test suite, a fixed
+# script) runs as the same uid, so it must not be able to ptrace this process or open its
+# fds. Source comes on stdin; -P keeps the workspace off sys.path.
+_VERIFY_WRAPPER = """\
+import ctypes, os, sys
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+source = sys.stdin.buffer.read()
+os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+sys.argv = ["verify.py"]
+exec(compile(source, "verify.py", "exec"), {"__name__": "__main__", "__file__": "verify.py"})
+"""
 
 
 class ToolError(Exception):
@@ -128,10 +149,10 @@ def _members(sid: int) -> list[int]:
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
+                line = fh.read()
         except OSError:
             continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
+        fields = line[line.rfind(b")") + 2 :].split()
         # fields: state ppid pgrp session ...
         if fields[0] in (b"Z", b"X"):
             continue
@@ -159,6 +180,135 @@ def _exit_code(returncode):
     if returncode is None:
         return None
     return 128 - returncode if returncode < 0 else returncode
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _set_dumpable(flag: bool) -> None:
+    with contextlib.suppress(Exception):
+        _libc().prctl(_PR_SET_DUMPABLE, int(flag), 0, 0, 0)
+
+
+def separate_from_agent() -> bool:
+    """Leave uid 0 for real uid 0 / effective uid 1000, with every capability dropped.
+
+    Started as root (with only CAP_SETUID and CAP_SETGID, see resource.py), the server keeps
+    root as its real and saved uid: agent processes (uid 1000 through and through) can then
+    neither signal it, nor ptrace it, nor open /proc/<pid>/fd/*, so no command can write a
+    forged response into the protocol pipe. Files are still created as the agent (fsuid
+    follows euid), and children become uid 1000 without privilege (setreuid to the euid).
+    Returns False when not started as root: no separation.
+    """
+    _set_dumpable(False)
+    if os.getuid() != 0:
+        return False
+    os.setgroups([AGENT_GID])
+    os.setresgid(AGENT_GID, AGENT_GID, AGENT_GID)
+    os.setresuid(0, AGENT_UID, 0)
+    _drop_capabilities()
+    _set_dumpable(False)  # a uid change resets it
+    return True
+
+
+def _drop_capabilities() -> None:
+    """Empty the permitted set too, so even euid 0 would bring no capability back."""
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_uint32) for n in ("effective", "permitted", "inheritable")]
+
+    header, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3
+    if _libc().capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+
+
+class _How(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def _openat2(dirfd: int, path: str, flags: int, mode: int = 0o644) -> int:
+    """openat2(2) with RESOLVE_BENEATH: the kernel resolves `path` (symlinks and `..`
+    included) and refuses, atomically, any step that leaves `dirfd` (EXDEV)."""
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    how = _How(flags | os.O_CLOEXEC, mode, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS)
+    fd = libc.syscall(
+        ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(dirfd), os.fsencode(path),
+        ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)),
+    )  # fmt: skip
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return fd
+
+
+def _openat2_works(root: str) -> bool:
+    try:
+        fd = os.open(root, os.O_PATH | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        os.close(_openat2(fd, ".", os.O_PATH | os.O_DIRECTORY))
+        return True
+    except (OSError, AttributeError):  # ENOSYS (old kernel), EPERM (seccomp profile)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _procs(uid: int) -> dict[int, tuple[int, str, int, int]]:
+    """Live processes of `uid` other than this one: pid -> (start time, state, pgrp, sid)."""
+    found, me = {}, os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            if os.stat(f"/proc/{entry}").st_uid != uid:
+                continue
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                line = fh.read()
+        except OSError:
+            continue
+        fields = line[line.rfind(b")") + 2 :].split()
+        # fields: state ppid pgrp session ... starttime is field 22, here index 19
+        state = fields[0].decode()
+        if state in ("Z", "X"):
+            continue
+        found[int(entry)] = (int(fields[19]), state, int(fields[2]), int(fields[3]))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _json_fit(text: str, budget: int) -> str:
+    """The longest prefix of `text` whose JSON (ASCII-escaped) form fits in `budget` chars.
+
+    Replacement characters in decoded binary output cost 6 chars each (\\ufffd): capping on
+    raw bytes alone would let a 64 KiB cap return ~6x that."""
+    if len(json.dumps(text)) - 2 <= budget:
+        return text
+    cost = 0
+    for i, ch in enumerate(text):
+        o = ord(ch)
+        if 0x20 <= o < 0x7F:
+            cost += 2 if ch in '"\\' else 1
+        elif ch in "\n\r\t\b\f":
+            cost += 2
+        else:
+            cost += 12 if o > 0xFFFF else 6
+        if cost > budget:
+            return text[:i]
+    return text
 
 
 def _line_range(fh, first: int, last: int | None, cap: int) -> tuple[bytes, int]:
@@ -194,12 +344,48 @@ class _Capped:
 
     def fields(self, name: str) -> dict:
         text, binary = _decode(bytes(self.buf))
+        fitted = _json_fit(text, self.cap) if binary else text
         return {
-            name: text,
-            f"{name}_truncated": self.total > len(self.buf),
+            name: fitted,
+            f"{name}_truncated": self.total > len(self.buf) or len(fitted) < len(text),
             f"{name}_bytes": self.total,
             f"{name}_binary": binary,
         }
+
+
+class _Feed:
+    """A command's stdin, written as the command reads it (never blocking the server)."""
+
+    def __init__(self, pipe, data: bytes):
+        self.pipe, self.data, self.written = pipe, memoryview(data), 0
+        self.open = True
+
+    def start(self, sel) -> bool:
+        if not self.data:
+            self.close(sel)
+            return False
+        os.set_blocking(self.pipe.fileno(), False)
+        sel.register(self.pipe, selectors.EVENT_WRITE)
+        return True
+
+    def write(self, sel) -> None:
+        try:
+            self.written += os.write(self.pipe.fileno(), self.data[self.written :][:READ_CHUNK])
+        except BlockingIOError:
+            return
+        except OSError:  # EPIPE: the command closed its stdin or exited
+            self.close(sel)
+            return
+        if self.written >= len(self.data):
+            self.close(sel)
+
+    def close(self, sel) -> None:
+        if self.open:
+            self.open = False
+            with contextlib.suppress(KeyError, ValueError):
+                sel.unregister(self.pipe)
+            with contextlib.suppress(OSError):
+                self.pipe.close()
 
 
 # --------------------------------------------------------------------------- server
@@ -207,8 +393,16 @@ class _Capped:
 
 class ToolServer:
     def __init__(self, workspace=WORKSPACE, max_output=DEFAULT_MAX_OUTPUT,
-                 default_timeout=DEFAULT_TIMEOUT_S, jobs_dir=JOBS_DIR):  # fmt: skip
+                 default_timeout=DEFAULT_TIMEOUT_S, jobs_dir=JOBS_DIR,
+                 child_uid=None):  # fmt: skip
         self.workspace = os.path.realpath(workspace)
+        # Set when separate_from_agent() succeeded: children drop to this uid for good.
+        self.child_uid = child_uid
+        self.agent_uid = os.geteuid()
+        # openat2(RESOLVE_BENEATH) where the kernel and seccomp profile allow it; else the
+        # realpath check, which a concurrent rename can race (the container still holds).
+        self.beneath = _openat2_works(self.workspace)
+        self._root_fd = None
         self.max_output = max_output
         self.default_timeout = default_timeout
         self.jobs_dir = jobs_dir
@@ -225,6 +419,7 @@ class ToolServer:
             "ping": self.tool_ping,
             "untar": self.tool_untar,
             "snapshot": self.tool_snapshot,
+            "verify": self.tool_verify,
         }
 
     # ------------------------------------------------------------------ dispatch
@@ -272,6 +467,7 @@ class ToolServer:
         return value
 
     def _path(self, args, name="path") -> str:
+        """Lexical + realpath check (for host-chosen paths; file tools use _open)."""
         raw = self._arg(args, name, str)
         if not raw or "\x00" in raw:
             raise ToolError(f"argument {name!r} must be a non-empty path")
@@ -279,6 +475,84 @@ class ToolServer:
         if full != self.workspace and not full.startswith(self.workspace + os.sep):
             raise ToolError(f"path {raw!r} is outside {self.workspace}")
         return full
+
+    def _rel(self, raw: str) -> str:
+        if os.path.isabs(raw):
+            norm = os.path.normpath(raw)
+            if norm != self.workspace and not norm.startswith(self.workspace + os.sep):
+                raise ToolError(f"path {raw!r} is outside {self.workspace}")
+            return os.path.relpath(norm, self.workspace)
+        return raw
+
+    def _root(self) -> int:
+        if self._root_fd is None:
+            self._root_fd = os.open(self.workspace, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return self._root_fd
+
+    def _open(self, raw: str, flags: int, mode: int = 0o644) -> int:
+        """Open a path under the workspace without following anything out of it, race-free
+        when openat2 is available. Errors become ToolErrors naming the agent's path."""
+        if not raw or "\x00" in raw:
+            raise ToolError("argument 'path' must be a non-empty path")
+        try:
+            if self.beneath:
+                return _openat2(self._root(), self._rel(raw), flags, mode)
+            return os.open(self._path({"path": raw}), flags | os.O_CLOEXEC, mode)
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                raise ToolError(f"path {raw!r} is outside {self.workspace}") from None
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                raise ToolError(f"no such file: {raw!r}") from None
+            if exc.errno == errno.EISDIR:
+                raise ToolError(f"{raw!r} is a directory") from None
+            if exc.errno == errno.ELOOP:
+                raise ToolError(f"{raw!r}: too many levels of symbolic links") from None
+            raise
+
+    def _open_file(self, raw: str, flags: int, mode: int = 0o644) -> int:
+        """_open for a regular file (O_NONBLOCK: a FIFO must not hang the server)."""
+        fd = self._open(raw, flags | os.O_NONBLOCK, mode)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise ToolError(f"{raw!r} is {kind}")
+        os.set_blocking(fd, True)
+        return fd
+
+    def _where(self, fd: int) -> str:
+        """The workspace-relative path an open fd really refers to."""
+        return os.path.relpath(os.readlink(f"/proc/self/fd/{fd}"), self.workspace)
+
+    def _makedirs(self, raw_dir: str) -> None:
+        rel = self._rel(raw_dir) if raw_dir else "."
+        if not self.beneath:
+            os.makedirs(self._path({"path": rel}), exist_ok=True)
+            return
+        parts = [part for part in rel.split("/") if part not in ("", ".")]
+        for i, part in enumerate(parts):
+            parent = self._open("/".join(parts[:i]) or ".", os.O_PATH | os.O_DIRECTORY)
+            try:
+                os.mkdir(part, 0o755, dir_fd=parent)
+            except FileExistsError:
+                pass
+            finally:
+                os.close(parent)
+
+    def _cwd(self, args) -> str:
+        """The working directory for a command. Checked when the call starts; a command can
+        `cd` anywhere in the container anyway, so this is a guard against mistakes only."""
+        raw = self._arg(args, "cwd", str, ".")
+        try:
+            fd = self._open(raw, os.O_PATH | os.O_DIRECTORY)
+        except ToolError as exc:
+            if "outside" in str(exc):
+                raise
+            raise ToolError(f"cwd {raw!r} is not a directory") from None
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
 
     def _cap(self, args) -> int:
         cap = self._arg(args, "max_output_bytes", int, self.max_output)
@@ -304,7 +578,28 @@ class ToolServer:
     # ------------------------------------------------------------------ tools
 
     def tool_ping(self, args):
-        return _result(version=VERSION, oom_kills=_oom_kills(), jobs=len(self.jobs))
+        return _result(version=VERSION, oom_kills=_oom_kills(), jobs=len(self.jobs),
+                       separated=self.child_uid is not None, beneath=self.beneath)  # fmt: skip
+
+    def tool_verify(self, args):
+        """Host helper: run a task's verifier (Python source) against a still workspace.
+
+        Every agent process is stopped (SIGSTOP) first and resumed afterwards, so nothing the
+        agent left running can change files, the verifier or its verdict while it runs; they
+        still show in /proc, so "is the service still running?" is answered truthfully. The
+        verifier runs with this server's fixed environment, off the workspace's sys.path,
+        non-dumpable; the verdict is its exit status, collected here, never a file."""
+        source = self._arg(args, "source", str)
+        timeout = self._timeout(args)
+        cwd = self._cwd(args)
+        frozen = self._freeze()
+        try:
+            argv = [sys.executable, "-P", "-s", "-c", _VERIFY_WRAPPER]
+            res = self._run(argv, cwd, dict(os.environ), source.encode(), self.max_output, timeout)
+        finally:
+            self._thaw(frozen)
+        res.update(verdict="pass" if res["ok"] else "fail", frozen=len(frozen))
+        return res
 
     def tool_exec(self, args):
         cmd = self._arg(args, "cmd", str)
@@ -312,35 +607,37 @@ class ToolServer:
         cap = self._cap(args)
         login = self._arg(args, "login", bool, False)
         stdin_text = self._arg(args, "stdin", str, None)
-        cwd = self._path({"path": self._arg(args, "cwd", str, ".")})
-        if not os.path.isdir(cwd):
-            raise ToolError(f"cwd {args.get('cwd')!r} is not a directory")
-        oom_before = _oom_kills()
+        cwd = self._cwd(args)
+        stdin = stdin_text.encode(errors="surrogateescape") if stdin_text is not None else None
+        argv = ["bash", "-lc" if login else "-c", cmd]
+        return self._run(argv, cwd, self._env(args), stdin, cap, timeout)
+
+    def _spawn(self, argv, cwd, env, stdin, stdout, stderr):
         proc = subprocess.Popen(
-            ["bash", "-lc" if login else "-c", cmd],
-            cwd=cwd,
-            env=self._env(args),
-            stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+            argv, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+            start_new_session=True, user=self.child_uid,
+        )  # fmt: skip
         _deprioritise(proc.pid)
-        if stdin_text is not None:
-            try:  # small inputs only; a command that never reads gets EPIPE, not a hang
-                os.set_blocking(proc.stdin.fileno(), False)
-                os.write(proc.stdin.fileno(), stdin_text.encode()[:65536])
-            except OSError:
-                pass
-            proc.stdin.close()
+        return proc
+
+    def _run(self, argv, cwd, env, stdin: bytes | None, cap: int, timeout: float) -> dict:
+        """Run one command to completion; nothing it started outlives it (see _reap)."""
+        before = self._snapshot_procs()
+        oom_before = _oom_kills()
+        proc = self._spawn(
+            argv, cwd, env, subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            subprocess.PIPE, subprocess.PIPE,
+        )  # fmt: skip
         out, err = _Capped(cap), _Capped(cap)
-        timed_out = self._pump(proc, {proc.stdout: out, proc.stderr: err}, timeout)
+        feed = _Feed(proc.stdin, stdin) if stdin is not None else None
+        timed_out = self._pump(proc, {proc.stdout: out, proc.stderr: err}, timeout, feed)
         if timed_out:
             _kill_tree(proc.pid, KILL_GRACE_S)
         returncode = proc.wait()
         # Each exec is self-contained: whatever it left running in its session is killed, so a
         # fork bomb or a stray `sleep &` cannot outlive the call. Use `process` for daemons.
         _kill_tree(proc.pid, 0)
+        escaped = self._reap(before)
         oom = _oom_kills() > oom_before >= 0
         res = _result(
             ok=not timed_out and returncode == 0,
@@ -350,6 +647,10 @@ class ToolServer:
             **out.fields("stdout"),
             **err.fields("stderr"),
         )
+        if feed is not None:
+            res.update(stdin_bytes=len(stdin), stdin_truncated=feed.written < len(stdin))
+        if escaped:
+            res["escaped_killed"] = escaped
         if returncode < 0:
             try:
                 res["signal"] = signal.Signals(-returncode).name
@@ -365,12 +666,87 @@ class ToolServer:
                 res["error"] += " (killed by the out-of-memory killer: memory limit reached)"
         return res
 
+    # ------------------------------------------------------------------ process boundary
+
+    def _agent_procs(self) -> dict[int, tuple[int, str, int, int]]:
+        # Only where this server is separated from the agent (in the workspace container,
+        # where every uid-1000 process is the agent's); on a host the uid is a person's.
+        return _procs(self.agent_uid) if self.child_uid is not None else {}
+
+    def _snapshot_procs(self) -> set[tuple[int, int]]:
+        return {(pid, info[0]) for pid, info in self._agent_procs().items()}
+
+    def _job_sessions(self) -> set[int]:
+        return {j["proc"].pid for j in self.jobs.values() if j["proc"].poll() is None}
+
+    def _reap(self, before: set[tuple[int, int]]) -> list[dict]:
+        """Kill processes a call started that left its session (`setsid cmd &`).
+
+        A call's boundary is everything it started: its session, and whatever appeared
+        during the call outside it, except in the sessions of `process` jobs. Returns what
+        was killed, so the observation says so."""
+        jobs = self._job_sessions()
+        killed = []
+        for _ in range(50):
+            new = {
+                pid: info
+                for pid, info in self._agent_procs().items()
+                if (pid, info[0]) not in before and info[3] not in jobs and info[2] not in jobs
+            }
+            if not new:
+                break
+            for pid in new:
+                if len(killed) < 20 and all(k["pid"] != pid for k in killed):
+                    killed.append({"pid": pid, "cmd": _cmdline(pid)[:200]})
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.002)
+        return killed
+
+    def survivors(self) -> list[dict]:
+        """Agent processes outside every live job's session (left a job's session, or
+        predate this server): they run on until killed or the container goes."""
+        jobs = self._job_sessions()
+        return [
+            {"pid": pid, "cmd": _cmdline(pid)[:200], "state": info[1]}
+            for pid, info in sorted(self._agent_procs().items())
+            if info[3] not in jobs and info[2] not in jobs
+        ]
+
+    def _freeze(self) -> list[tuple[int, int]]:
+        """SIGSTOP every agent process (the verifier then judges a still workspace)."""
+        stopped: dict[int, int] = {}
+        for _ in range(200):
+            running = {
+                pid: info
+                for pid, info in self._agent_procs().items()
+                if info[1] not in ("T", "t") or pid in stopped
+            }
+            todo = [pid for pid, info in running.items() if info[1] not in ("T", "t")]
+            if not todo:
+                break
+            for pid in todo:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGSTOP)
+                stopped.setdefault(pid, running[pid][0])
+            time.sleep(0.002)
+        return list(stopped.items())
+
+    def _thaw(self, stopped: list[tuple[int, int]]) -> None:
+        live = self._agent_procs()
+        for pid, start in stopped:
+            if pid in live and live[pid][0] == start:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGCONT)
+
     @staticmethod
-    def _pump(proc, streams, timeout) -> bool:
-        """Read both pipes until EOF or the deadline. Returns True on timeout.
+    def _pump(proc, streams, timeout, feed=None) -> bool:
+        """Read both pipes (and feed stdin) until EOF or the deadline. True on timeout.
 
         A pidfd in the selector wakes us the moment the shell exits, so a background child that
-        keeps a pipe open (`sleep 100 &`) costs PIPE_GRACE_S, not a polling interval.
+        keeps a pipe open (`sleep 100 &`) costs PIPE_GRACE_S, not a polling interval. stdin is
+        written as the command reads it, any size; a command that stops reading gets EPIPE
+        and the result says how much it took (stdin_truncated).
         """
         deadline = time.monotonic() + timeout
         sel = selectors.DefaultSelector()
@@ -378,6 +754,8 @@ class ToolServer:
         for pipe in streams:
             os.set_blocking(pipe.fileno(), False)
             sel.register(pipe, selectors.EVENT_READ)
+        if feed is not None and not feed.start(sel):
+            feed = None
         pidfd = None
         try:
             pidfd = os.pidfd_open(proc.pid)
@@ -392,6 +770,8 @@ class ToolServer:
                     return proc.poll() is None
                 if exited_at is None and proc.poll() is not None:
                     exited_at = now
+                    if feed is not None:
+                        feed.close(sel)
                 if exited_at is not None and (
                     not open_pipes or now - exited_at > PIPE_GRACE_S
                 ):  # done; or a background child holds a pipe open after the shell exited
@@ -405,6 +785,9 @@ class ToolServer:
                     if key.fileobj == pidfd:
                         sel.unregister(pidfd)  # level-triggered; poll() above records the exit
                         continue
+                    if feed is not None and key.fileobj is feed.pipe:
+                        feed.write(sel)
+                        continue
                     try:
                         data = os.read(key.fileobj.fileno(), READ_CHUNK)
                     except BlockingIOError:
@@ -415,6 +798,8 @@ class ToolServer:
                         sel.unregister(key.fileobj)
                         open_pipes.discard(key.fileobj)
         finally:
+            if feed is not None:
+                feed.close(sel)
             sel.close()
             if pidfd is not None:
                 os.close(pidfd)
@@ -424,17 +809,14 @@ class ToolServer:
     def tool_read(self, args):
         import base64
 
-        path = self._path(args)
+        raw = self._arg(args, "path", str)
         cap = self._cap(args)
         encoding = self._arg(args, "encoding", str, "utf-8")
         start = self._arg(args, "start_line", int, None)
         end = self._arg(args, "end_line", int, None)
-        if not os.path.exists(path):
-            raise ToolError(f"no such file: {args['path']!r}")
-        if os.path.isdir(path):
-            raise ToolError(f"{args['path']!r} is a directory")
-        extra = {"path": os.path.relpath(path, self.workspace)}
-        with open(path, "rb") as fh:
+        fd = self._open_file(raw, os.O_RDONLY)
+        extra = {"path": self._where(fd)}
+        with os.fdopen(fd, "rb") as fh:
             if start is None and end is None:
                 data = fh.read(cap + 1)
             else:
@@ -450,6 +832,9 @@ class ToolServer:
             text, binary = base64.b64encode(data).decode(), True
         elif encoding == "utf-8":
             text, binary = _decode(data)
+            if binary:
+                fitted = _json_fit(text, cap)
+                truncated, text = truncated or len(fitted) < len(text), fitted
         else:
             raise ToolError("encoding must be 'utf-8' or 'base64'")
         return _result(
@@ -459,7 +844,7 @@ class ToolServer:
     def tool_write(self, args):
         import base64
 
-        path = self._path(args)
+        raw = self._arg(args, "path", str)
         content = self._arg(args, "content", str)
         encoding = self._arg(args, "encoding", str, "utf-8")
         append = self._arg(args, "append", bool, False)
@@ -472,24 +857,24 @@ class ToolServer:
             data = content.encode()
         else:
             raise ToolError("encoding must be 'utf-8' or 'base64'")
-        if os.path.isdir(path):
-            raise ToolError(f"{args['path']!r} is a directory")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "ab" if append else "wb") as fh:
+        self._makedirs(os.path.dirname(raw))
+        mode = os.O_APPEND if append else os.O_TRUNC
+        fd = self._open_file(raw, os.O_WRONLY | os.O_CREAT | mode)
+        with os.fdopen(fd, "wb") as fh:
+            where = self._where(fd)
             fh.write(data)
-        return _result(exit_code=0, path=os.path.relpath(path, self.workspace), bytes=len(data))
+        return _result(exit_code=0, path=where, bytes=len(data))
 
     def tool_edit(self, args):
-        path = self._path(args)
+        raw = self._arg(args, "path", str)
         old = self._arg(args, "old", str)
         new = self._arg(args, "new", str)
         replace_all = self._arg(args, "replace_all", bool, False)
         if not old:
             raise ToolError("argument 'old' must be a non-empty string")
-        if not os.path.isfile(path):
-            raise ToolError(f"no such file: {args['path']!r}")
-        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
-            text = fh.read()
+        with os.fdopen(self._open_file(raw, os.O_RDONLY), "rb") as fh:
+            where = self._where(fh.fileno())
+            text = fh.read().decode("utf-8", errors="surrogateescape")
         count = text.count(old)
         if count == 0:
             raise ToolError(f"'old' string not found in {args['path']!r}; nothing changed")
@@ -499,14 +884,14 @@ class ToolServer:
                 "to make it unique or pass replace_all=true; nothing changed"
             )
         text = text.replace(old, new) if replace_all else text.replace(old, new, 1)
-        with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-            fh.write(text)
-        return _result(exit_code=0, path=os.path.relpath(path, self.workspace), replacements=count)
+        with os.fdopen(self._open_file(where, os.O_WRONLY | os.O_TRUNC), "wb") as fh:
+            fh.write(text.encode("utf-8", errors="surrogateescape"))
+        return _result(exit_code=0, path=where, replacements=count)
 
     def tool_apply_patch(self, args):
         patch = self._arg(args, "patch", str)
         strip = self._arg(args, "strip", int, None)
-        cwd = self._path({"path": self._arg(args, "cwd", str, ".")})
+        cwd = self._cwd(args)
         import re
 
         data = patch.encode()
@@ -524,8 +909,9 @@ class ToolServer:
         # Dry run first, so a patch that fails part-way changes nothing.
         for extra in (["--dry-run"], []):
             proc = subprocess.run(
-                base + extra, input=data, capture_output=True, timeout=60, cwd=cwd
-            )
+                base + extra, input=data, capture_output=True, timeout=60, cwd=cwd,
+                user=self.child_uid,
+            )  # fmt: skip
             if proc.returncode != 0:
                 break
         out, err = _Capped(self.max_output), _Capped(self.max_output)
@@ -550,7 +936,8 @@ class ToolServer:
         if action == "start":
             return self._job_start(args)
         if action == "list":
-            return _result(exit_code=0, jobs=[self._job_state(j) for j in self.jobs.values()])
+            jobs = [self._job_state(j) for j in self.jobs.values()]
+            return _result(exit_code=0, jobs=jobs, survivors=self.survivors())
         job = self.jobs.get(self._arg(args, "job", str))
         if job is None:
             raise ToolError(f"unknown job {args.get('job')!r}")
@@ -567,22 +954,14 @@ class ToolServer:
 
     def _job_start(self, args):
         cmd = self._arg(args, "cmd", str)
-        cwd = self._path({"path": self._arg(args, "cwd", str, ".")})
+        cwd = self._cwd(args)
         os.makedirs(self.jobs_dir, exist_ok=True)
         job_id = f"job{self._next_job}"
         self._next_job += 1
         files = {s: os.path.join(self.jobs_dir, f"{job_id}.{s}") for s in ("stdout", "stderr")}
         with open(files["stdout"], "wb") as out, open(files["stderr"], "wb") as err:
-            proc = subprocess.Popen(
-                ["bash", "-c", cmd],
-                cwd=cwd,
-                env=self._env(args),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
-            )
-            _deprioritise(proc.pid)
+            proc = self._spawn(["bash", "-c", cmd], cwd, self._env(args), subprocess.DEVNULL,
+                               out, err)  # fmt: skip
         self.jobs[job_id] = {"id": job_id, "proc": proc, "cmd": cmd, "files": files}
         return _result(exit_code=0, **self._job_state(self.jobs[job_id]))
 
@@ -631,6 +1010,7 @@ class ToolServer:
             input=data,
             capture_output=True,
             timeout=120,
+            user=self.child_uid,
         )
         err = _Capped(self.max_output)
         err.add(proc.stderr)
@@ -648,8 +1028,11 @@ class ToolServer:
         max_content = self._arg(args, "max_content_bytes", int, 1 << 20)
         files, truncated = [], False
         for root, dirs, names in os.walk(self.workspace):
-            dirs.sort()
-            for name in sorted(names):
+            # os.walk lists a symlink to a directory under dirs and never descends into it:
+            # record it as the symlink it is.
+            linked = [d for d in dirs if os.path.islink(os.path.join(root, d))]
+            dirs[:] = sorted(d for d in dirs if d not in linked)
+            for name in sorted(names + linked):
                 full = os.path.join(root, name)
                 rel = os.path.relpath(full, self.workspace)
                 if len(files) >= max_files:
@@ -677,8 +1060,7 @@ class ToolServer:
             if not isinstance(rel, str):
                 raise ToolError("include_contents must be a list of paths")
             try:
-                full = self._path({"path": rel})
-                with open(full, "rb") as fh:
+                with os.fdopen(self._open_file(rel, os.O_RDONLY), "rb") as fh:
                     data = fh.read(max_content + 1)
             except (ToolError, OSError) as exc:
                 contents[rel] = {"error": str(exc)}
@@ -698,7 +1080,8 @@ class ToolServer:
 
 
 def main(argv=None) -> int:
-    # Flags: --workspace DIR --max-output-bytes N --default-timeout S (no argparse: start-up).
+    # Flags: --workspace DIR --max-output-bytes N --default-timeout S --separate 1
+    # (no argparse: start-up time).
     argv = sys.argv[1:] if argv is None else argv
     opts = dict(zip(argv[::2], argv[1::2], strict=False))
     workspace = opts.get("--workspace", WORKSPACE)
@@ -707,6 +1090,9 @@ def main(argv=None) -> int:
 
     # Keep the protocol channel private: children get /dev/null or their own pipes, and a stray
     # print in this process cannot corrupt the JSON stream.
+    # Only where the host asks (the workspace container); never on a host, where uid 1000
+    # would be a person's.
+    separated = opts.get("--separate") == "1" and separate_from_agent()
     proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
     proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -714,18 +1100,22 @@ def main(argv=None) -> int:
     os.dup2(devnull, 1)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
-    server = ToolServer(workspace, max_output, default_timeout)
+    server = ToolServer(workspace, max_output, default_timeout,
+                        child_uid=AGENT_UID if separated else None)  # fmt: skip
 
     def send(obj) -> None:
         # ASCII-only lines: odd file names (surrogate escapes) survive as \\u escapes.
         proto_out.write((json.dumps(obj, separators=(",", ":")) + "\n").encode("ascii"))
 
     send({"id": None, "event": "ready", "version": VERSION, "pid": os.getpid(),
-          "oom_kills": _oom_kills()})  # fmt: skip
-    buf = b""
+          "oom_kills": _oom_kills(), "separated": separated,
+          "beneath": server.beneath})  # fmt: skip
+    # Linear in the input: search only the bytes that arrived since the last search (a 40 MB
+    # write is one line of JSON, read in many chunks).
+    buf, searched = bytearray(), 0
     while True:
         try:
-            chunk = proto_in.read(READ_CHUNK)
+            chunk = proto_in.read(PROTOCOL_CHUNK)
         except OSError as exc:
             if exc.errno == errno.EINTR:
                 continue
@@ -733,8 +1123,10 @@ def main(argv=None) -> int:
         if not chunk:
             break
         buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
+        while (nl := buf.find(b"\n", searched)) >= 0:
+            line = bytes(buf[:nl])
+            del buf[: nl + 1]
+            searched = 0
             if not line.strip():
                 continue
             try:
@@ -744,6 +1136,7 @@ def main(argv=None) -> int:
                              id=None, duration_ms=0.0))  # fmt: skip
                 continue
             send(server.handle(request))
+        searched = len(buf)
     for job in server.jobs.values():
         if job["proc"].poll() is None:
             _kill_tree(job["proc"].pid, 0)

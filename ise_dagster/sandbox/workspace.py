@@ -20,6 +20,10 @@ from ise_dagster.sandbox.result import SandboxInfraError, ToolResult
 AGENT_TOOLS = frozenset({"exec", "read", "write", "edit", "apply_patch", "process"})
 TOOLSERVER_PATH = "/opt/ise/toolserver.py"
 AGENT_USER = "1000:1000"
+# The tool server starts as root with CAP_SETUID/CAP_SETGID only and at once becomes real uid
+# 0 / effective uid 1000 with no capabilities (toolserver.separate_from_agent): agent
+# processes cannot signal, ptrace or write into it. See docs/sandbox.md.
+SERVER_USER = "0:0"
 AGENT_ENV = {
     "HOME": "/home/agent",
     "USER": "agent",
@@ -33,6 +37,9 @@ AGENT_ENV = {
 }
 # Extra seconds the host waits beyond a call's own timeout before declaring the server lost.
 HOST_SLACK_S = 15.0
+# How long a fresh tool server may take to greet, unless the resource passes a longer
+# deadline (it grows with the number of live workspaces: a loaded engine starts slowly).
+STARTUP_S = 15.0
 MAX_RESTARTS = 3
 
 
@@ -53,6 +60,7 @@ class Workspace:
         timeout_s: float,
         max_output_bytes: int,
         on_close: Callable[[Workspace], None] | None = None,
+        startup_s: float = STARTUP_S,
     ) -> None:
         self.client = client
         self.api: docker.APIClient = client.api
@@ -69,6 +77,8 @@ class Workspace:
         self._oom_kills = -1
         self._channel: Channel | None = None
         self._ready = False
+        self.startup_s = startup_s
+        self.queue_wait_s = 0.0  # time the caller waited for a free slot (set by the resource)
         self.start_supervisor()
 
     # ------------------------------------------------------------------ supervisor
@@ -79,14 +89,15 @@ class Workspace:
             "python3", "-I", TOOLSERVER_PATH,
             "--max-output-bytes", str(self.max_output_bytes),
             "--default-timeout", str(self.timeout_s),
+            "--separate", "1",
         ]  # fmt: skip
         try:
             self._channel = Channel(
-                self.api, self.container_id, cmd, user=AGENT_USER, env=AGENT_ENV,
+                self.api, self.container_id, cmd, user=SERVER_USER, env=AGENT_ENV,
                 workdir="/workspace",
             )  # fmt: skip
-        except docker.errors.DockerException as exc:
-            raise SandboxInfraError(f"could not start the tool server: {exc}") from exc
+        except Exception as exc:  # docker-py raises more than DockerException under load
+            raise SandboxInfraError(f"could not start the tool server: {exc!r}") from exc
         self._ready = False
 
     def _await_ready(self, deadline: float) -> None:
@@ -94,8 +105,26 @@ class Workspace:
         hello = self._channel.recv(deadline)
         if hello.get("event") != "ready":
             raise ChannelClosed(f"unexpected greeting from tool server: {hello!r}")
+        if not hello.get("separated"):
+            # Without it an agent command could forge tool results: refuse to run at all.
+            raise ChannelClosed("the tool server could not leave the agent's uid")
         self._oom_kills = hello.get("oom_kills", -1)
         self._ready = True
+
+    def wait_ready(self) -> None:
+        """Block until the tool server greets (the resource does this inside acquire)."""
+        with self._lock:
+            if self._ready:
+                return
+            try:
+                self._await_ready(time.monotonic() + self.startup_s)
+            except ChannelTimeout as exc:
+                self._die(f"tool server did not start within {self.startup_s:.0f}s")
+                raise SandboxInfraError(self.death_reason or "") from exc
+            except Exception as exc:
+                tail = bytes(self._channel.stderr_tail[-600:]).decode(errors="replace").strip()
+                self._die(f"tool server did not start: {exc}" + (f"; stderr: {tail}" if tail else ""))
+                raise SandboxInfraError(self.death_reason or "") from exc
 
     # ------------------------------------------------------------------ calls
 
@@ -129,7 +158,7 @@ class Workspace:
             assert self._channel is not None
             try:
                 if not self._ready:
-                    self._await_ready(time.monotonic() + HOST_SLACK_S)
+                    self._await_ready(time.monotonic() + self.startup_s)
                 self._channel.send({"id": req_id, "tool": tool, "args": args})
                 response = self._channel.recv(deadline)
             except (TypeError, ValueError) as exc:  # args not JSON-serialisable
@@ -139,6 +168,9 @@ class Workspace:
                 return ToolResult.infra_error(tool, self.death_reason or "")
             except ChannelClosed as exc:
                 return self._on_lost(tool, str(exc), agent)
+            except Exception as exc:  # anything else from the socket layer is the sandbox's
+                self._die(f"tool server channel failed: {exc!r}")
+                return ToolResult.infra_error(tool, self.death_reason or "")
             if response.get("id") != req_id:
                 self._die(f"protocol desync: expected id {req_id}, got {response.get('id')!r}")
                 return ToolResult.infra_error(tool, self.death_reason or "")
@@ -168,7 +200,7 @@ class Workspace:
         self._channel.close()
         try:
             self.start_supervisor()
-            self._await_ready(time.monotonic() + HOST_SLACK_S)
+            self._await_ready(time.monotonic() + self.startup_s)
         except (SandboxInfraError, ChannelClosed, ChannelTimeout) as exc:
             self._die(f"tool server lost and could not be restarted: {exc}")
             return ToolResult.infra_error(tool, self.death_reason or "")
@@ -183,8 +215,8 @@ class Workspace:
             error_kind="tool",
             error=(
                 f"the tool server was killed by signal {code - 128} while this call ran "
-                "(a process in the workspace killed it, e.g. `kill -9 -1`); every process in "
-                "the workspace was killed, files are intact, the tool server was restarted"
+                "(the workspace's memory limit or the engine); files are intact, the tool "
+                "server was restarted"
             ),
             exit_code=code,
             extras={"supervisor_restarted": True},
@@ -247,6 +279,13 @@ class Workspace:
             for child in sorted(src.iterdir()):
                 tar.add(child, arcname=child.name)
         self.seed_tar(buf.getvalue())
+
+    def verify(self, source: str, cwd: str = ".", timeout_s: float = 120.0) -> ToolResult:
+        """Run a verifier (Python source) with every agent process stopped; verdict = exit 0.
+
+        Raises SandboxInfraError if the sandbox fails; a failing verifier is a normal result.
+        """
+        return self._internal("verify", {"source": source, "cwd": cwd}, timeout_s)
 
     def snapshot(self, include_contents: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         """Files under /workspace with sha256 and size, plus the contents of selected paths."""

@@ -89,12 +89,9 @@ def drive(playbook: Playbook, ws: Workspace, task_dir: str) -> Iterator[Event]:
 
 def verify(ws: Workspace, recipe: TaskRecipe) -> tuple[bool, str]:
     """Run the task's verifier in its directory: (passed, reason)."""
-    result = ws.call(
-        "exec",
-        {"cmd": "python3 -", "stdin": recipe.verify, "cwd": recipe.task_id,
-         "timeout_s": VERIFY_TIMEOUT_S},
-    )  # fmt: skip
-    if result.is_infra_error:
-        raise SandboxInfraError(f"{recipe.task_id}: sandbox failed while verifying: {result.error}")
+    try:
+        result = ws.verify(recipe.verify, cwd=recipe.task_id, timeout_s=VERIFY_TIMEOUT_S)
+    except SandboxInfraError as exc:
+        raise SandboxInfraError(f"{recipe.task_id}: sandbox failed while verifying: {exc}") from exc
     reason = (result.stdout + result.stderr).strip()[-500:]
     return result.ok and result.exit_code == 0, reason

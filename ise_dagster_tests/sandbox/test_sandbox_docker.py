@@ -84,7 +84,8 @@ def test_container_is_hardened(ws, client):
     attrs = client.api.inspect_container(ws.container_id)
     hc = attrs["HostConfig"]
     assert hc["NetworkMode"] == "none"
-    assert hc["CapDrop"] == ["ALL"] and not hc.get("CapAdd")
+    # The two the tool server needs to leave uid 0; agent processes never hold any (below).
+    assert hc["CapDrop"] == ["ALL"] and sorted(hc["CapAdd"]) == ["SETGID", "SETUID"]
     assert "no-new-privileges" in hc["SecurityOpt"]
     assert not any("seccomp" in opt for opt in hc["SecurityOpt"])  # the default profile
     assert hc["Memory"] == hc["MemorySwap"] == 384 * 2**20
@@ -93,9 +94,15 @@ def test_container_is_hardened(ws, client):
     assert "size=128m" in hc["Tmpfs"]["/workspace"]
     assert not attrs["Mounts"], "no bind mounts (and never the docker socket)"
     assert attrs["Config"]["Labels"][LABEL] == "1"
-    res = ok(ws, "id -un; cat /proc/self/status | grep -E '^(CapEff|NoNewPrivs)'")
+    res = ok(ws, "id -un; cat /proc/self/status | grep -E '^(Cap(Eff|Prm|Inh|Amb)|NoNewPrivs)'")
     assert res.stdout.split("\n")[0] == "agent"
-    assert "CapEff:\t0000000000000000" in res.stdout and "NoNewPrivs:\t1" in res.stdout
+    for caps in ("CapEff", "CapPrm", "CapInh", "CapAmb"):
+        assert f"{caps}:\t0000000000000000" in res.stdout, res.stdout
+    assert "NoNewPrivs:\t1" in res.stdout
+    # The tool server itself kept no capability either, and root only as real/saved uid.
+    res = ok(ws, "grep -E '^(Uid|CapEff|CapPrm)' /proc/$(pgrep -f toolserver.py | head -1)/status")
+    assert "CapEff:\t0000000000000000" in res.stdout and "CapPrm:\t0000000000000000" in res.stdout
+    assert res.stdout.split("\n")[0].split() == ["Uid:", "0", "1000", "0", "1000"], res.stdout
 
 
 def test_echo_hi_json(ws):
@@ -200,8 +207,10 @@ def test_writes_outside_workspace_fail(ws):
 
 def test_kill_all_processes(ws):
     ws.seed_files({"keep.txt": "still here\n"})
-    res = ws.call("exec", {"cmd": "kill -9 -1; sleep 5"})
-    assert res.error_kind == "tool" and res.extras["supervisor_restarted"], res
+    # bash's kill spares bash itself; a child's kill takes the shell, never the tool server.
+    res = ws.call("exec", {"cmd": "python3 -c 'import os; os.kill(-1, 9)'; echo unreachable"})
+    assert res.error_kind == "tool" and res.exit_code == 137, res
+    assert "supervisor_restarted" not in res.extras and ws.restarts == 0
     assert ws.alive
     assert ok(ws, "cat keep.txt").stdout == "still here\n"
 
