@@ -66,6 +66,7 @@ def dialogues(
     chosen = select_intents(intents, date, config.dialogues_per_partition, config.seed, START_DATE)
     context.log.info(f"{date}|{domain}: simulating {chosen.height} dialogues ({llm.backend})")
     llm.preflight()
+    queue_before = sandbox.stats()
     frame, counts = simulate_partition(
         chosen,
         date,
@@ -100,6 +101,7 @@ def dialogues(
             "labeled_llm_failures": sum(counts.get(s, 0) for s in LLM_FAILURE_STATUSES),
             "malformed_tool_calls": int(frame["malformed_tool_calls"].sum()),
             "cost_usd_estimate": float(frame["cost_usd"].sum()),
+            **_queue_metadata(sandbox, queue_before),
             **llm.metadata(),
         },
     )
@@ -122,6 +124,7 @@ def executed_traces(
     labeled ok / failed / recovered and each trajectory verified / failed / non_reproducible."""
     todo = dialogues.filter(status="completed").to_dicts()
     context.log.info(f"replaying {len(todo)} dialogues")
+    queue_before = sandbox.stats()
     rows = replay_partition(todo, sandbox, config.concurrency)
     frame = pl.DataFrame(rows, schema=schemas.EXECUTED_TRACES)
     labels = dict(frame["label"].value_counts().iter_rows()) if frame.height else {}
@@ -138,8 +141,21 @@ def executed_traces(
             "mismatched_observations": int(frame["n_mismatched"].sum()),
             "seconds_per_replay": _mean(frame, "replay_s"),
             "label_preview": MetadataValue.json(labels),
+            **_queue_metadata(sandbox, queue_before),
         },
     )
+
+
+def _queue_metadata(sandbox: SandboxResource, before: dict[str, float]) -> dict[str, float]:
+    """Workspaces this step took and how long it queued for them (max_live_workspaces)."""
+    after = sandbox.stats()
+    n = after["acquired"] - before["acquired"]
+    waited = after["queue_wait_s"] - before["queue_wait_s"]
+    return {
+        "workspaces": int(n),
+        "workspace_queue_wait_s_mean": round(waited / n, 3) if n else 0.0,
+        "workspace_queue_wait_s_max": round(after["max_queue_wait_s"], 3),
+    }
 
 
 def _mean(frame: pl.DataFrame, column: str) -> float:

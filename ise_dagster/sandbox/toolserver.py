@@ -235,6 +235,7 @@ def _openat2(dirfd: int, path: str, flags: int, mode: int = 0o644) -> int:
     included) and refuses, atomically, any step that leaves `dirfd` (EXDEV)."""
     libc = _libc()
     libc.syscall.restype = ctypes.c_long
+    mode = mode if flags & os.O_CREAT else 0  # EINVAL otherwise
     how = _How(flags | os.O_CLOEXEC, mode, _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS)
     fd = libc.syscall(
         ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(dirfd), os.fsencode(path),
@@ -477,11 +478,15 @@ class ToolServer:
         return full
 
     def _rel(self, raw: str) -> str:
+        """The path relative to the workspace. A lexical escape is refused here (even where
+        a missing directory would make the kernel say ENOENT); symlinks are the kernel's."""
         if os.path.isabs(raw):
             norm = os.path.normpath(raw)
             if norm != self.workspace and not norm.startswith(self.workspace + os.sep):
                 raise ToolError(f"path {raw!r} is outside {self.workspace}")
             return os.path.relpath(norm, self.workspace)
+        if os.path.normpath(raw).split(os.sep)[0] == "..":
+            raise ToolError(f"path {raw!r} is outside {self.workspace}")
         return raw
 
     def _root(self) -> int:
@@ -595,7 +600,9 @@ class ToolServer:
         frozen = self._freeze()
         try:
             argv = [sys.executable, "-P", "-s", "-c", _VERIFY_WRAPPER]
-            res = self._run(argv, cwd, dict(os.environ), source.encode(), self.max_output, timeout)
+            # No user site for the Pythons it starts either: ~/.local is the agent's to fill.
+            env = {**os.environ, "PYTHONNOUSERSITE": "1"}
+            res = self._run(argv, cwd, env, source.encode(), self.max_output, timeout)
         finally:
             self._thaw(frozen)
         res.update(verdict="pass" if res["ok"] else "fail", frozen=len(frozen))

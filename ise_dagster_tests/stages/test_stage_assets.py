@@ -98,6 +98,9 @@ def test_dialogues_and_traces_land_with_their_checks(tmp_path):
         assert evaluations[blocking], blocking
     meta = result.asset_materializations_for_node("dialogues")[0].metadata
     assert meta["completed"].value == 4 and meta["tool_calls_mean"].value > 10
+    assert meta["workspaces"].value == 4 and meta["workspace_queue_wait_s_mean"].value >= 0
+    meta = result.asset_materializations_for_node("executed_traces")[0].metadata
+    assert meta["workspaces"].value == 4
 
     # The end of the road: training records, checked, then exported for trainers.
     records = pl.read_parquet(tmp_path / "sft_dataset" / "2026-11-24" / "File-IO.parquet")
