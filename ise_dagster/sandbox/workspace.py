@@ -123,7 +123,7 @@ class Workspace:
                 raise SandboxInfraError(self.death_reason or "") from exc
             except Exception as exc:
                 tail = bytes(self._channel.stderr_tail[-600:]).decode(errors="replace").strip()
-                self._die(f"tool server did not start: {exc}" + (f"; stderr: {tail}" if tail else ""))
+                self._die(f"tool server did not start: {exc}" + (f"; {tail}" if tail else ""))
                 raise SandboxInfraError(self.death_reason or "") from exc
 
     # ------------------------------------------------------------------ calls
