@@ -128,8 +128,7 @@ def _kill_tree(pid: int, grace: float) -> None:
     """Kill the process group and session led by `pid` (SIGTERM, then SIGKILL).
 
     Commands start in their own session, so this reaches background children, pipelines and
-    fork bombs. Processes that call setsid() themselves escape; the container is the outer
-    boundary for those.
+    fork bombs. Processes that call setsid() themselves leave it: ToolServer._reap gets those.
     """
     if grace > 0 and _signal_group(pid, signal.SIGTERM):
         deadline = time.monotonic() + grace

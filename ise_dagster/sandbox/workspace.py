@@ -194,8 +194,8 @@ class Workspace:
         if self.restarts >= MAX_RESTARTS or code is None or code < 128:
             self._die(f"tool server lost (exit={code}): {why}")
             return ToolResult.infra_error(tool, self.death_reason or "")
-        # Killed by a signal while the container lives on: something inside the workspace
-        # killed it (e.g. the agent ran `kill -9 -1`). Restart it and report the truth.
+        # Killed by a signal while the container lives on (agent processes cannot signal it:
+        # the OOM killer or the engine). Restart it and report the truth.
         self.restarts += 1
         self._channel.close()
         try:

@@ -126,9 +126,17 @@ def tool_content(result: ToolResult) -> str:
     if result.timed_out:
         body["timed_out"] = True
     # Background-job facts the agent acts on (is it running, how did it exit).
-    for key in ("job", "pid", "running", "job_exit_code"):
+    for key in ("job", "pid", "running", "job_exit_code", "jobs"):
         if result.extras.get(key) is not None:
             body[key] = result.extras[key]
+    if survivors := result.extras.get("survivors"):
+        body["survivors"] = survivors
+    # What the call's end did that the agent did not see: processes that left its session
+    # were killed, or the command stopped reading its stdin.
+    if killed := result.extras.get("escaped_killed"):
+        body["killed_at_exit"] = [proc["cmd"] for proc in killed]
+    if result.extras.get("stdin_truncated"):
+        body["stdin_truncated"] = True
     return json.dumps(body, ensure_ascii=False)
 
 

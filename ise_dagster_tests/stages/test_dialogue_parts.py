@@ -180,3 +180,21 @@ def test_tool_messages_carry_the_background_job_facts_the_agent_acts_on():
     assert json.loads(tool_content(poll)) == {
         "ok": True, "exit_code": 0, "job": "job1", "running": False, "job_exit_code": 3
     }  # fmt: skip
+
+
+def test_tool_messages_say_what_the_end_of_a_call_killed_or_left_unread():
+    import json
+
+    from ise_dagster.sandbox import ToolResult
+    from ise_dagster.stages.dialogues import tool_content
+
+    escaped = ToolResult(tool="exec", ok=True, exit_code=0, stdout="started\n",
+                         extras={"escaped_killed": [{"pid": 9, "cmd": "sleep 1000"}],
+                                 "stdin_truncated": True})  # fmt: skip
+    body = json.loads(tool_content(escaped))
+    assert body["killed_at_exit"] == ["sleep 1000"] and body["stdin_truncated"] is True
+    survivors = [{"pid": 5, "cmd": "sleep 500"}]
+    listing = ToolResult(tool="process", ok=True, exit_code=0,
+                         extras={"jobs": [], "survivors": survivors})  # fmt: skip
+    body = json.loads(tool_content(listing))
+    assert body["jobs"] == [] and body["survivors"][0]["cmd"] == "sleep 500"
