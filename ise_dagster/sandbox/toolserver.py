@@ -25,6 +25,7 @@ import json
 import os
 import selectors
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -388,6 +389,208 @@ class _Feed:
                 self.pipe.close()
 
 
+class SpawnerLost(Exception):
+    """The helper that starts commands died (a process in the workspace killed it)."""
+
+
+class _Child:
+    """The part of Popen the server uses, for a process the spawner started."""
+
+    def __init__(self, spawner, pid, stdin, stdout, stderr):
+        self.spawner, self.pid = spawner, pid
+        self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
+        self.returncode = None
+
+    def poll(self):
+        if self.returncode is None:
+            self.spawner.drain()
+            self.returncode = self.spawner.exits.get(self.pid)
+        return self.returncode
+
+    def wait(self, timeout=None):
+        if self.returncode is None:
+            self.returncode = self.spawner.wait(self.pid, timeout)
+        return self.returncode
+
+
+class Spawner:
+    """The server's handle on its helper: a uid-1000 process that starts commands.
+
+    The server cannot give a child uid 1000 without fork()ing itself first (vfork is off
+    when the child changes uid), and forking a Python process costs milliseconds in a VM.
+    The helper already is uid 1000 through and through, so it starts commands with vfork.
+    It holds no pipe to the host (its stdio is /dev/null, one socketpair to the server),
+    marks itself non-dumpable, and only ever reports pids and exit statuses. A process that
+    kills it loses its own call: every agent process is killed before a new one starts, so
+    nothing can attach to the new helper in the moment before it is non-dumpable.
+    """
+
+    def __init__(self, uid: int):
+        self.uid = uid
+        self.exits: dict[int, int] = {}
+        self.outstanding: set[int] = set()
+        self._start()
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", os.path.abspath(__file__), "--spawner", str(theirs.fileno())],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=[theirs.fileno()], user=self.uid, start_new_session=True,
+        )  # fmt: skip
+        theirs.close()
+        self.sock = ours
+        self.pid = self.proc.pid
+
+    def restart(self, kill_agent) -> None:
+        """After the helper died: kill every agent process, then start a fresh helper."""
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        self.proc.wait()
+        kill_agent()
+        for pid in self.outstanding:  # they were killed with everything else
+            self.exits.setdefault(pid, -signal.SIGKILL)
+        self.outstanding.clear()
+        self._start()
+
+    def _recv(self, timeout):
+        self.sock.settimeout(timeout)
+        try:
+            msg = self.sock.recv(1 << 16)
+        except (TimeoutError, BlockingIOError):
+            return None
+        except OSError as exc:
+            raise SpawnerLost(str(exc)) from None
+        if not msg:
+            raise SpawnerLost("the spawner's socket closed")
+        event = json.loads(msg)
+        if "exit" in event:
+            self.exits[event["exit"]] = event["code"]
+            self.outstanding.discard(event["exit"])
+        return event
+
+    def unstop(self) -> None:
+        """A process in the workspace may SIGSTOP the helper (same uid): resume it."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as fh:
+                line = fh.read()
+        except OSError:
+            return
+        if line[line.rfind(b")") + 2 :][:1] in (b"T", b"t"):
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGCONT)
+
+    def drain(self) -> None:
+        while self._recv(0) is not None:
+            pass
+
+    def wait(self, pid: int, timeout=None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while pid not in self.exits:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired(str(pid), timeout)
+            if self._recv(0.5 if left is None else min(left, 0.5)) is None:
+                self.unstop()
+                if self.proc.poll() is not None:
+                    raise SpawnerLost("the spawner died")
+        return self.exits[pid]
+
+    def spawn(self, argv, cwd, env, stdin, stdout, stderr) -> _Child:
+        """Like Popen(..., start_new_session=True); stdin/stdout/stderr: PIPE, DEVNULL or a
+        file object."""
+        ends, mine, close = [], {}, []
+        for name, spec in (("stdin", stdin), ("stdout", stdout), ("stderr", stderr)):
+            if spec == subprocess.PIPE:
+                r, w = os.pipe()
+                child, own = (r, w) if name == "stdin" else (w, r)
+                mine[name] = os.fdopen(own, "wb" if name == "stdin" else "rb", buffering=0)
+                close.append(child)
+            elif spec == subprocess.DEVNULL:
+                child = os.open(os.devnull, os.O_RDWR)
+                close.append(child)
+            else:
+                child = spec.fileno()
+            ends.append(child)
+        try:
+            request = json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode()
+            try:
+                socket.send_fds(self.sock, [request], ends)
+            except OSError as exc:
+                raise SpawnerLost(str(exc)) from None
+            waited = 0.0
+            while True:
+                reply = self._recv(0.5)
+                if reply is None:
+                    self.unstop()
+                    waited += 0.5
+                    if waited >= 30 or self.proc.poll() is not None:
+                        raise SpawnerLost("the spawner did not answer")
+                    continue
+                if "pid" in reply or "error" in reply:
+                    break
+        finally:
+            for fd in close:
+                os.close(fd)
+        if "error" in reply:
+            for f in mine.values():
+                f.close()
+            code, message = reply["error"]
+            raise OSError(code, message)
+        self.outstanding.add(reply["pid"])
+        return _Child(self, reply["pid"], mine.get("stdin"), mine.get("stdout"), mine.get("stderr"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def spawner_main(fd: int) -> int:
+    """The helper's loop (see Spawner): spawn on request, report every exit."""
+    _set_dumpable(False)
+    sock = socket.socket(fileno=fd)
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ)
+    while True:
+        for key, _ in sel.select():
+            if key.fileobj is not sock:
+                proc = key.data
+                sel.unregister(key.fileobj)
+                os.close(key.fd)
+                sock.send(json.dumps({"exit": proc.pid, "code": proc.wait()}).encode())
+                continue
+            try:
+                msg, fds, _, _ = socket.recv_fds(sock, 1 << 24, 3)
+            except OSError:
+                return 0
+            if not msg:
+                return 0
+            req = json.loads(msg)
+            try:
+                proc = subprocess.Popen(
+                    req["argv"], cwd=req["cwd"], env=req["env"],
+                    stdin=fds[0], stdout=fds[1], stderr=fds[2], start_new_session=True,
+                )  # fmt: skip
+            except OSError as exc:
+                reply = {"error": [exc.errno or 0, str(exc)]}
+            else:
+                reply = {"pid": proc.pid}
+                pidfd = os.pidfd_open(proc.pid)
+                sel.register(pidfd, selectors.EVENT_READ, proc)
+            finally:
+                for f in fds:
+                    os.close(f)
+            sock.send(json.dumps(reply).encode())
+
+
 # --------------------------------------------------------------------------- server
 
 
@@ -403,6 +606,7 @@ class ToolServer:
         # realpath check, which a concurrent rename can race (the container still holds).
         self.beneath = _openat2_works(self.workspace)
         self._root_fd = None
+        self.spawner = Spawner(child_uid) if child_uid is not None else None
         self.max_output = max_output
         self.default_timeout = default_timeout
         self.jobs_dir = jobs_dir
@@ -441,6 +645,14 @@ class ToolServer:
             res = self.tools[tool](args)
         except ToolError as exc:
             res = _result(ok=False, error_kind="tool", error=str(exc))
+        except SpawnerLost as exc:
+            self.spawner.restart(self._kill_agent)
+            res = _result(
+                ok=False, error_kind="tool",
+                error=f"a process in the workspace killed the tool server's process spawner "
+                f"({exc}); every process in the workspace was killed, files are intact",
+                supervisor_restarted=True,
+            )  # fmt: skip
         except OSError as exc:
             # EAGAIN from fork (pids limit), ENOSPC, EACCES...: caused by the workspace's own
             # state, so the agent sees it as an ordinary tool error.
@@ -619,12 +831,26 @@ class ToolServer:
         return self._run(argv, cwd, self._env(args), stdin, cap, timeout)
 
     def _spawn(self, argv, cwd, env, stdin, stdout, stderr):
-        proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
-            start_new_session=True, user=self.child_uid,
-        )  # fmt: skip
+        if self.spawner is not None:
+            proc = self.spawner.spawn(argv, cwd, env, stdin, stdout, stderr)
+        else:  # not separated (tests on a host): this process is the agent's uid already
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+                start_new_session=True,
+            )  # fmt: skip
         _deprioritise(proc.pid)
         return proc
+
+    def _kill_agent(self) -> None:
+        """SIGKILL every agent process (before a new spawner starts)."""
+        for _ in range(200):
+            procs = [pid for pid in _procs(self.agent_uid) if pid != self.spawner.proc.pid]
+            if not procs:
+                return
+            for pid in procs:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.005)
 
     def _run(self, argv, cwd, env, stdin: bytes | None, cap: int, timeout: float) -> dict:
         """Run one command to completion; nothing it started outlives it (see _reap)."""
@@ -672,12 +898,25 @@ class ToolServer:
                 res["error"] += " (killed by the out-of-memory killer: memory limit reached)"
         return res
 
+    def _capture(self, argv, data: bytes, cwd: str, timeout: float):
+        """A helper command of our own (patch, tar): (exit code, stdout, stderr)."""
+        proc = self._spawn(argv, cwd, dict(os.environ), subprocess.PIPE, subprocess.PIPE,
+                           subprocess.PIPE)  # fmt: skip
+        out, err = _Capped(self.max_output), _Capped(self.max_output)
+        if self._pump(proc, {proc.stdout: out, proc.stderr: err}, timeout, _Feed(proc.stdin, data)):
+            _kill_tree(proc.pid, 0)
+        return _exit_code(proc.wait()), out, err
+
     # ------------------------------------------------------------------ process boundary
 
     def _agent_procs(self) -> dict[int, tuple[int, str, int, int]]:
         # Only where this server is separated from the agent (in the workspace container,
         # where every uid-1000 process is the agent's); on a host the uid is a person's.
-        return _procs(self.agent_uid) if self.child_uid is not None else {}
+        if self.spawner is None:
+            return {}
+        procs = _procs(self.agent_uid)
+        procs.pop(self.spawner.pid, None)
+        return procs
 
     def _snapshot_procs(self) -> set[tuple[int, int]]:
         return {(pid, info[0]) for pid, info in self._agent_procs().items()}
@@ -763,11 +1002,14 @@ class ToolServer:
         if feed is not None and not feed.start(sel):
             feed = None
         pidfd = None
-        try:
-            pidfd = os.pidfd_open(proc.pid)
-            sel.register(pidfd, selectors.EVENT_READ)
-        except (AttributeError, OSError):  # old kernel or seccomp profile: poll instead
-            pidfd = None
+        if isinstance(proc, _Child):  # the spawner reports the exit on its socket
+            sel.register(proc.spawner.sock, selectors.EVENT_READ)
+        else:
+            try:
+                pidfd = os.pidfd_open(proc.pid)
+                sel.register(pidfd, selectors.EVENT_READ)
+            except (AttributeError, OSError):  # old kernel or seccomp profile: poll instead
+                pidfd = None
         exited_at = None
         try:
             while True:
@@ -783,13 +1025,21 @@ class ToolServer:
                 ):  # done; or a background child holds a pipe open after the shell exited
                     return False
                 wait = deadline - now
+                if isinstance(proc, _Child):  # its exit comes from the spawner: keep it going
+                    proc.spawner.unstop()
+                    wait = min(wait, 0.5)
                 if exited_at is not None:
                     wait = min(wait, PIPE_GRACE_S - (now - exited_at))
-                elif pidfd is None:
+                elif pidfd is None and not isinstance(proc, _Child):
                     wait = min(wait, 0.02)
                 for key, _ in sel.select(max(wait, 0.0)):
                     if key.fileobj == pidfd:
                         sel.unregister(pidfd)  # level-triggered; poll() above records the exit
+                        continue
+                    if isinstance(proc, _Child) and key.fileobj is proc.spawner.sock:
+                        proc.poll()
+                        if proc.returncode is not None:
+                            sel.unregister(key.fileobj)
                         continue
                     if feed is not None and key.fileobj is feed.pipe:
                         feed.write(sel)
@@ -914,23 +1164,14 @@ class ToolServer:
                 "--reject-file=-", "--directory", cwd]  # fmt: skip
         # Dry run first, so a patch that fails part-way changes nothing.
         for extra in (["--dry-run"], []):
-            proc = subprocess.run(
-                base + extra, input=data, capture_output=True, timeout=60, cwd=cwd,
-                user=self.child_uid,
-            )  # fmt: skip
-            if proc.returncode != 0:
+            code, out, err = self._capture(base + extra, data, cwd, 60)
+            if code != 0:
                 break
-        out, err = _Capped(self.max_output), _Capped(self.max_output)
-        out.add(proc.stdout)
-        err.add(proc.stderr)
         res = _result(
-            ok=proc.returncode == 0,
-            exit_code=proc.returncode,
-            applied=proc.returncode == 0,
-            **out.fields("stdout"),
-            **err.fields("stderr"),
-        )
-        if proc.returncode != 0:
+            ok=code == 0, exit_code=code, applied=code == 0,
+            **out.fields("stdout"), **err.fields("stderr"),
+        )  # fmt: skip
+        if code != 0:
             res["error_kind"] = "tool"
             res["error"] = "patch does not apply; nothing changed"
         return res
@@ -1011,17 +1252,10 @@ class ToolServer:
             data = base64.b64decode(self._arg(args, "data_b64", str), validate=True)
         except ValueError as exc:
             raise ToolError(f"data_b64 is not valid base64: {exc}") from None
-        proc = subprocess.run(
-            ["tar", "-x", "--no-same-owner", "--no-same-permissions", "-C", self.workspace],
-            input=data,
-            capture_output=True,
-            timeout=120,
-            user=self.child_uid,
-        )
-        err = _Capped(self.max_output)
-        err.add(proc.stderr)
-        res = _result(ok=proc.returncode == 0, exit_code=proc.returncode, **err.fields("stderr"))
-        if proc.returncode != 0:
+        argv = ["tar", "-x", "--no-same-owner", "--no-same-permissions", "-C", self.workspace]
+        code, _, err = self._capture(argv, data, self.workspace, 120)
+        res = _result(ok=code == 0, exit_code=code, **err.fields("stderr"))
+        if code != 0:
             res.update(error_kind="tool", error="tar -x failed")
         return res
 
@@ -1090,6 +1324,8 @@ def main(argv=None) -> int:
     # (no argparse: start-up time).
     argv = sys.argv[1:] if argv is None else argv
     opts = dict(zip(argv[::2], argv[1::2], strict=False))
+    if "--spawner" in opts:
+        return spawner_main(int(opts["--spawner"]))
     workspace = opts.get("--workspace", WORKSPACE)
     max_output = int(opts.get("--max-output-bytes", DEFAULT_MAX_OUTPUT))
     default_timeout = float(opts.get("--default-timeout", DEFAULT_TIMEOUT_S))

@@ -101,9 +101,21 @@ def test_signals_cannot_reach_the_tool_server(ws):
     for sig in ("TERM", "INT", "HUP", "USR1", "QUIT", "STOP", "KILL"):
         res = sh(ws, f"kill -{sig} {SERVER_PID}")
         assert res.exit_code == 1 and "Operation not permitted" in res.stderr, (sig, res)
+    # The spawner is the agent's uid: killing it costs the call, never the protocol.
     res = sh(ws, "python3 -c 'import os; os.kill(-1, 9)'; echo unreachable")
-    assert res.exit_code == 137 and "unreachable" not in res.stdout
+    assert res.error_kind == "tool" and res.extras["supervisor_restarted"] and not res.stdout
     assert sh(ws, "echo alive").stdout == "alive\n" and ws.restarts == 0 and ws.alive
+
+
+def test_the_spawner_cannot_be_attached_to_or_written_into(ws):
+    ws.call("write", {"path": "pt.py", "content": PTRACE})
+    res = sh(ws, "python3 pt.py $(pgrep -f '[-]-spawner' | head -1)")
+    assert "attach -1" in res.stdout and "opened" not in res.stdout, res.stdout
+    # Stopping it costs a moment: the server resumes it and every call gets its real result.
+    for _ in range(3):
+        res = sh(ws, "kill -STOP $(pgrep -f '[-]-spawner' | head -1); echo stopped")
+        assert res.ok and res.stdout == "stopped\n", res
+        assert sh(ws, "echo after", timeout_s=5).stdout == "after\n"
 
 
 # --------------------------------------------------------------------------- verdicts
