@@ -40,6 +40,7 @@ KILL_GRACE_S = 0.2  # SIGTERM first, then SIGKILL for processes that ignore it
 PIPE_GRACE_S = 0.05  # how long to keep draining pipes after the shell exits
 READ_CHUNK = 65536
 PROTOCOL_CHUNK = 1 << 20
+MAX_SPAWN_REQUEST = 160 * 1024  # fits the default socket buffer (wmem_default, 208 KiB)
 AGENT_UID = AGENT_GID = 1000
 PYTHON = "/usr/bin/python3"
 # openat2(2): the same number on every architecture (syscalls added since 5.x are unified).
@@ -516,6 +517,11 @@ class Spawner:
             ends.append(child)
         try:
             request = json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode()
+            if len(request) > MAX_SPAWN_REQUEST:  # one datagram; the kernel caps each
+                raise ToolError(  # argument at 128 KiB anyway (E2BIG)
+                    f"command and environment too large ({len(request)} bytes of JSON; "
+                    f"limit {MAX_SPAWN_REQUEST})"
+                )
             try:
                 socket.send_fds(self.sock, [request], ends)
             except OSError as exc:
@@ -531,14 +537,16 @@ class Spawner:
                     continue
                 if "pid" in reply or "error" in reply:
                     break
+            if "error" in reply:
+                code, message = reply["error"]
+                raise OSError(code, message)
+        except BaseException:
+            for f in mine.values():
+                f.close()
+            raise
         finally:
             for fd in close:
                 os.close(fd)
-        if "error" in reply:
-            for f in mine.values():
-                f.close()
-            code, message = reply["error"]
-            raise OSError(code, message)
         self.outstanding.add(reply["pid"])
         return _Child(self, reply["pid"], mine.get("stdin"), mine.get("stdout"), mine.get("stderr"))
 
@@ -568,7 +576,7 @@ def spawner_main(fd: int) -> int:
                 sock.send(json.dumps({"exit": proc.pid, "code": proc.wait()}).encode())
                 continue
             try:
-                msg, fds, _, _ = socket.recv_fds(sock, 1 << 24, 3)
+                msg, fds, _, _ = socket.recv_fds(sock, MAX_SPAWN_REQUEST, 3)
             except OSError:
                 return 0
             if not msg:

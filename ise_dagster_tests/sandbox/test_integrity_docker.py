@@ -424,3 +424,11 @@ def test_an_absent_runtime_is_a_clear_error(client):
         return
     with pytest.raises(SandboxInfraError, match="no runtime 'runsc'.*docs/sandbox.md"):
         SandboxResource(**{**CONFIG, "runtime": "runsc"}).manager()
+
+
+def test_an_oversized_command_is_a_tool_error_not_a_lost_spawner(ws):
+    res = sh(ws, "echo " + "x" * 200_000)
+    assert res.error_kind == "tool" and "too large" in res.error, res
+    assert "supervisor_restarted" not in res.extras
+    res = sh(ws, "echo " + "x" * 100_000 + " | wc -c")
+    assert res.ok and res.stdout.strip() == "100001", res
