@@ -405,7 +405,7 @@ class _Child:
     def poll(self):
         if self.returncode is None:
             self.spawner.drain()
-            self.returncode = self.spawner.exits.get(self.pid)
+            self.returncode = self.spawner.exits.pop(self.pid, None)
         return self.returncode
 
     def wait(self, timeout=None):
@@ -497,7 +497,7 @@ class Spawner:
                 self.unstop()
                 if self.proc.poll() is not None:
                     raise SpawnerLost("the spawner died")
-        return self.exits[pid]
+        return self.exits.pop(pid)
 
     def spawn(self, argv, cwd, env, stdin, stdout, stderr) -> _Child:
         """Like Popen(..., start_new_session=True); stdin/stdout/stderr: PIPE, DEVNULL or a
@@ -547,6 +547,7 @@ class Spawner:
         finally:
             for fd in close:
                 os.close(fd)
+        self.exits.pop(reply["pid"], None)  # a recycled pid's old status is not this one's
         self.outstanding.add(reply["pid"])
         return _Child(self, reply["pid"], mine.get("stdin"), mine.get("stdout"), mine.get("stderr"))
 
