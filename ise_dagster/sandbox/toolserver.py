@@ -142,22 +142,24 @@ def _kill_tree(pid: int, grace: float) -> None:
         time.sleep(0.002)
 
 
+def _stat(pid: int | str) -> tuple[str, int, int, int] | None:
+    """(state, pgrp, session, start time) of a process; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            line = fh.read()
+    except OSError:
+        return None
+    # After the command name: state ppid pgrp session ...; start time is field 22 overall.
+    fields = line[line.rfind(b")") + 2 :].split()
+    return fields[0].decode(), int(fields[2]), int(fields[3]), int(fields[19])
+
+
 def _members(sid: int) -> list[int]:
     """PIDs whose process group or session is `sid` (zombies excluded)."""
     found = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                line = fh.read()
-        except OSError:
-            continue
-        fields = line[line.rfind(b")") + 2 :].split()
-        # fields: state ppid pgrp session ...
-        if fields[0] in (b"Z", b"X"):
-            continue
-        if int(fields[2]) == sid or int(fields[3]) == sid:
+        info = _stat(entry) if entry.isdigit() else None
+        if info and info[0] not in ("Z", "X") and sid in (info[1], info[2]):
             found.append(int(entry))
     return found
 
@@ -271,16 +273,12 @@ def _procs(uid: int) -> dict[int, tuple[int, str, int, int]]:
         try:
             if os.stat(f"/proc/{entry}").st_uid != uid:
                 continue
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                line = fh.read()
         except OSError:
             continue
-        fields = line[line.rfind(b")") + 2 :].split()
-        # fields: state ppid pgrp session ... starttime is field 22, here index 19
-        state = fields[0].decode()
-        if state in ("Z", "X"):
-            continue
-        found[int(entry)] = (int(fields[19]), state, int(fields[2]), int(fields[3]))
+        info = _stat(entry)
+        if info and info[0] not in ("Z", "X"):
+            state, pgrp, sid, start = info
+            found[int(entry)] = (start, state, pgrp, sid)
     return found
 
 
@@ -474,12 +472,8 @@ class Spawner:
 
     def unstop(self) -> None:
         """A process in the workspace may SIGSTOP the helper (same uid): resume it."""
-        try:
-            with open(f"/proc/{self.pid}/stat", "rb") as fh:
-                line = fh.read()
-        except OSError:
-            return
-        if line[line.rfind(b")") + 2 :][:1] in (b"T", b"t"):
+        info = _stat(self.pid)
+        if info and info[0] in ("T", "t"):
             with contextlib.suppress(OSError):
                 os.kill(self.pid, signal.SIGCONT)
 
@@ -969,20 +963,16 @@ class ToolServer:
 
     def _freeze(self) -> list[tuple[int, int]]:
         """SIGSTOP every agent process (the verifier then judges a still workspace)."""
-        stopped: dict[int, int] = {}
-        for _ in range(200):
-            running = {
-                pid: info
-                for pid, info in self._agent_procs().items()
-                if info[1] not in ("T", "t") or pid in stopped
-            }
-            todo = [pid for pid, info in running.items() if info[1] not in ("T", "t")]
+        stopped: dict[int, int] = {}  # pid -> start time (guards against pid reuse)
+        for _ in range(200):  # a process may fork between two sweeps
+            todo = {pid: info[0] for pid, info in self._agent_procs().items()
+                    if info[1] not in ("T", "t")}  # fmt: skip
             if not todo:
                 break
-            for pid in todo:
+            for pid, start in todo.items():
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGSTOP)
-                stopped.setdefault(pid, running[pid][0])
+                stopped.setdefault(pid, start)
             time.sleep(0.002)
         return list(stopped.items())
 
