@@ -1,6 +1,11 @@
 """The code location: every asset, check, job, schedule and resource of ise-dagster."""
 
-from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
+from dagster import (
+    Definitions,
+    in_process_executor,
+    load_asset_checks_from_modules,
+    load_assets_from_modules,
+)
 
 from ise_dagster.assets import dialogues as stage23_assets
 from ise_dagster.assets import intents as intent_assets
@@ -27,6 +32,10 @@ defs = Definitions(
     ),
     jobs=[intents_job, intent_pool_job, nightly_job, export_job],
     schedules=[nightly_schedule],
+    # One process per run, not per step: a date|domain run is a chain of 3 assets and 17
+    # cheap checks, and a subprocess each cost 10-25 s on 2 cores (issue 15's measurement).
+    # Resources (the Docker client, the embedder) are then set up once per run.
+    executor=in_process_executor,
     resources={
         "parquet_io_manager": ParquetIOManager(),
         "taxonomy": TaxonomyResource(),

@@ -170,7 +170,72 @@ SFT_DATASET = pl.Schema(
 )
 
 # Column descriptions the IO manager attaches to a table's schema in the Dagster UI.
+_TRAJECTORY_DOCS = {
+    "trajectory_id": "content hash of the intent, date and seeds: stable across re-runs",
+    "date": "the date partition",
+    "domain": "the primary domain (the domain partition)",
+    "intent_ids": "the Stage 1 intents this trajectory serves",
+    "persona": "who the simulated user is: name, industry, role, experience, tone, layout",
+    "domains": "the 2-3 domains the intent spans",
+    "tasks": "task ids from the task library, in the order the user delegates them",
+    "complexity": "simple | medium | complex",
+}
 COLUMN_DOCS: dict[str, dict[str, str]] = {
+    "intents": {
+        "intent_id": "content hash of the sampled tuple and text",
+        "domain": "the primary domain (the partition)",
+        "natural_language_intent": "the request, in the persona's voice",
+        "domains": "the 2-3 domains the intent spans, primary first",
+        "tasks": "3-6 task ids from those domains",
+        "tools": "the tools the tasks need",
+        "persona": _TRAJECTORY_DOCS["persona"],
+        "complexity": _TRAJECTORY_DOCS["complexity"],
+        "sample_seed": "seed of the sampling round that drew the tuple",
+        "writer": "what wrote the text: offline writer or model",
+    },
+    "intent_pool": {
+        "metric": "unique_intents | vendi_score | cross_domain_near_dup_rate | by_domain | "
+        "by_task | by_complexity",
+        "key": "the domain, task or complexity for by_* metrics; empty for headline figures",
+        "value": "the figure (a count for by_* metrics)",
+    },
+    "dialogues": {
+        **_TRAJECTORY_DOCS,
+        "fixture_seeds": "per task, the seed of the files seeded into the workspace",
+        "status": "completed | invalid_intent | fixture_error | context_length | "
+        "user_invalid_output | llm_rejected (turn-capped dialogues are counted, not kept)",
+        "is_success": "the user simulator's verdict at the end of the dialogue",
+        "messages": "JSON string: the OpenAI chat messages; tool messages carry name and success",
+        "tools": "JSON string: the OpenAI function schemas the agent was offered",
+        "user_turns": "user messages after the system prompt",
+        "total_turns": "all messages but the system prompt",
+        "tool_calls": "tool calls the agent made",
+        "distinct_tools": "different tools among them",
+        "role_drift_turns": "user turns that broke the user role (blocking check)",
+        "turn_kinds": "per user turn: request | follow_up | correction",
+        "attempts": "tries after sandbox failures (1 = first try)",
+        "duration_s": "wall time of the dialogue",
+        "generator": "user simulator + agent that wrote the dialogue",
+        "error": "why the dialogue was not completed",
+        "prompt_tokens": "model tokens in (0 offline)",
+        "completion_tokens": "model tokens out (0 offline)",
+        "cost_usd": "cost estimate from the configured prices",
+        "malformed_tool_calls": "calls whose arguments were not a JSON object",
+    },
+    "executed_traces": {
+        "trajectory_id": _TRAJECTORY_DOCS["trajectory_id"],
+        "label": "verified (every task verifier passed, outcomes reproduced) | failed | "
+        "non_reproducible",
+        "steps": "every tool call replayed in a fresh workspace, with its observation and a "
+        "label: ok | failed | recovered",
+        "n_steps": "tool calls replayed",
+        "n_failed": "steps that failed and were not recovered",
+        "n_recovered": "failed steps a later step of the same task fixed",
+        "n_mismatched": "steps whose output differs from what Stage 2 observed",
+        "task_verdicts": "per task: did its verifier pass on the replayed workspace, and why",
+        "snapshot_digest": "sha256 of the final workspace files",
+        "replay_s": "wall time of the replay",
+    },
     "sft_dataset": {
         "messages": "OpenAI chat messages; tool contents are Stage 3's replayed output; "
         "tool_calls[].function.arguments is a JSON string",
@@ -182,5 +247,5 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "approx_tokens": "length estimate: characters of the JSON record / 4",
         "content_hash": "sha256 of the messages: equal hashes are duplicate trajectories",
         "generator": "user simulator + agent that wrote the dialogue",
-    }
+    },
 }

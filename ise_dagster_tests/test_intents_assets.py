@@ -45,6 +45,13 @@ def test_intents_partition_lands_as_parquet_and_passes_its_checks(resources, ins
     assert meta["kept"].value == 200
     assert meta["vendi_score"].value > 5
     assert "preview" in meta and "dagster/row_count" in meta
+    assert "| unique intents | 200 | 200 (paper: 43,956 over 10 domains) |" in meta["summary"].value
+    assert "| tasks per intent | intents |" in meta["summary"].value
+    schema = {c.name: c.description for c in meta["dagster/column_schema"].schema.columns}
+    assert schema["natural_language_intent"] == "the request, in the persona's voice"
+    vendi = evaluations["intents_vendi"]
+    assert vendi.description.startswith("File-IO: Vendi ") and "(target >= 10)" in vendi.description
+    assert vendi.metadata["partition"].value == "File-IO"
 
 
 def test_rematerializing_a_partition_yields_identical_rows(resources, instance, data_dir):

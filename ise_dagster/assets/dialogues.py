@@ -18,6 +18,7 @@ from ise_dagster.config import DialoguesConfig, ExecutedTracesConfig
 from ise_dagster.partitions import START_DATE, date_domain_partitions
 from ise_dagster.resources import LLMResource, TaxonomyResource
 from ise_dagster.sandbox import SandboxResource
+from ise_dagster.stages import report
 from ise_dagster.stages.dialogues import (
     LLM_FAILURE_STATUSES,
     DialogueSettings,
@@ -66,6 +67,7 @@ def dialogues(
     chosen = select_intents(intents, date, config.dialogues_per_partition, config.seed, START_DATE)
     context.log.info(f"{date}|{domain}: simulating {chosen.height} dialogues ({llm.backend})")
     llm.preflight()
+    sandbox.preflight()
     queue_before = sandbox.stats()
     frame, counts = simulate_partition(
         chosen,
@@ -78,11 +80,15 @@ def dialogues(
         user_factory=llm.user_simulator_factory(),
         agent_factory=llm.agent_factory(),
         checkpoint=llm.dialogue_checkpoint(),
+        label=f"dialogues {date}|{domain} simulated",
     )
     done = frame.filter(status="completed")
+    context.log.info(f"{date}|{domain}: {done.height} of {frame.height} dialogues completed")
     return Output(
         frame,
         metadata={
+            "summary": MetadataValue.md(_dialogues_summary(frame, counts)),
+            "sample_trajectory": MetadataValue.md(report.sample_dialogue(frame)),
             "dialogues": frame.height,
             "completed": done.height,
             "discarded_turn_cap": counts.get("turn_cap", 0),
@@ -100,10 +106,28 @@ def dialogues(
             "resumed_from_checkpoint": counts.get("resumed", 0),
             "labeled_llm_failures": sum(counts.get(s, 0) for s in LLM_FAILURE_STATUSES),
             "malformed_tool_calls": int(frame["malformed_tool_calls"].sum()),
-            "cost_usd_estimate": float(frame["cost_usd"].sum()),
+            "prompt_tokens": int(frame["prompt_tokens"].sum()),
+            "completion_tokens": int(frame["completion_tokens"].sum()),
+            "cost_usd_estimate": round(float(frame["cost_usd"].sum()), 4),
             **_queue_metadata(sandbox, queue_before),
             **llm.metadata(),
         },
+    )
+
+
+def _dialogues_summary(frame: pl.DataFrame, counts: dict[str, int]) -> str:
+    done = frame.filter(status="completed")
+    statuses = {k: v for k, v in counts.items() if k != "resumed"}
+    return "\n\n".join(
+        [
+            f"**{done.height} of {sum(statuses.values())} dialogues completed** "
+            "(statistics over the completed ones).",
+            report.paper_table(frame),
+            report.markdown_table(["status", "dialogues"], sorted(statuses.items())),
+            report.histogram(done["user_turns"].to_list(), "user turns", "dialogues"),
+            report.histogram(done["tool_calls"].to_list(), "tool calls", "dialogues"),
+            report.usage_table(frame),
+        ]
     )
 
 
@@ -123,14 +147,20 @@ def executed_traces(
     """Every tool call of every completed dialogue replayed in a fresh workspace, each step
     labeled ok / failed / recovered and each trajectory verified / failed / non_reproducible."""
     todo = dialogues.filter(status="completed").to_dicts()
-    context.log.info(f"replaying {len(todo)} dialogues")
+    date, domain = _date_domain(context)
+    context.log.info(f"{date}|{domain}: replaying {len(todo)} dialogues")
+    sandbox.preflight()
     queue_before = sandbox.stats()
-    rows = replay_partition(todo, sandbox, config.concurrency)
+    rows = replay_partition(
+        todo, sandbox, config.concurrency, context.log.info, f"replays {date}|{domain}"
+    )
     frame = pl.DataFrame(rows, schema=schemas.EXECUTED_TRACES)
     labels = dict(frame["label"].value_counts().iter_rows()) if frame.height else {}
     return Output(
         frame,
         metadata={
+            "summary": MetadataValue.md(_traces_summary(frame)),
+            "sample_trajectory": MetadataValue.md(report.sample_replay(frame)),
             "trajectories": frame.height,
             "verified": labels.get("verified", 0),
             "failed": labels.get("failed", 0),
@@ -140,9 +170,23 @@ def executed_traces(
             "recovered_steps": int(frame["n_recovered"].sum()),
             "mismatched_observations": int(frame["n_mismatched"].sum()),
             "seconds_per_replay": _mean(frame, "replay_s"),
-            "label_preview": MetadataValue.json(labels),
             **_queue_metadata(sandbox, queue_before),
         },
+    )
+
+
+def _traces_summary(frame: pl.DataFrame) -> str:
+    steps = frame["steps"].explode().struct.field("label") if frame.height else pl.Series([])
+    step_labels = pl.DataFrame({"step label": steps.cast(pl.String)})
+    verified = int((frame["label"] == "verified").sum()) if frame.height else 0
+    return "\n\n".join(
+        [
+            f"**{verified} of {frame.height} trajectories verified** by replay in fresh "
+            "workspaces.",
+            report.counts_table(frame, "label", "trajectories"),
+            report.counts_table(step_labels, "step label", "tool calls"),
+            report.histogram(frame["n_steps"].to_list(), "tool calls", "trajectories"),
+        ]
     )
 
 
@@ -153,10 +197,11 @@ def _queue_metadata(sandbox: SandboxResource, before: dict[str, float]) -> dict[
     waited = after["queue_wait_s"] - before["queue_wait_s"]
     return {
         "workspaces": int(n),
-        "workspace_queue_wait_s_mean": round(waited / n, 3) if n else 0.0,
-        "workspace_queue_wait_s_max": round(after["max_queue_wait_s"], 3),
+        "workspace_queue_wait_s_mean": round(waited / n, 2) if n else 0.0,
+        "workspace_queue_wait_s_max": round(after["max_queue_wait_s"], 2),
     }
 
 
 def _mean(frame: pl.DataFrame, column: str) -> float:
-    return float(frame[column].cast(pl.Float64).mean() or 0.0) if frame.height else 0.0
+    """Rounded to what a person compares (the checks recompute exact figures)."""
+    return round(float(frame[column].cast(pl.Float64).mean() or 0.0), 2) if frame.height else 0.0

@@ -15,7 +15,8 @@ from ise_dagster.diversity.dedup import nearest_neighbour
 from ise_dagster.diversity.vendi import vendi_score
 from ise_dagster.partitions import domain_partitions
 from ise_dagster.resources import EmbedderResource, LLMResource, TaxonomyResource
-from ise_dagster.stages.intents import generate_intents
+from ise_dagster.stages import report
+from ise_dagster.stages.intents import IntentBatch, generate_intents
 
 
 @asset(
@@ -75,7 +76,7 @@ def intents(
             "surplus_beyond_target": batch.surplus,
             "near_dup_threshold": config.near_dup_threshold,
             "sampling_rounds": batch.rounds,
-            "vendi_score": MetadataValue.float(batch.vendi),
+            "vendi_score": MetadataValue.float(round(batch.vendi, 2)),
             "embedder": emb.name,
             "writer": f"{writer.name}@{writer.version}",
             "taxonomy_version": tax.version,
@@ -83,8 +84,35 @@ def intents(
             "writer_failures": batch.writer_failures,
             **llm.metadata(),
             "seconds_by_phase": {k: round(v, 3) for k, v in batch.seconds.items()},
+            "summary": MetadataValue.md(_intents_summary(frame, batch, config, emb.name)),
             "preview": MetadataValue.md(_preview(frame)),
         },
+    )
+
+
+def _intents_summary(
+    frame: pl.DataFrame, batch: IntentBatch, config: IntentsConfig, embedder: str
+) -> str:
+    n = max(frame.height, 1)
+    mix = dict(frame["complexity"].cast(pl.String).value_counts().iter_rows())
+    want = config.complexity_mix.as_dict()
+    figures = [
+        ("unique intents", f"{frame.height:,}", f"{config.intents_per_domain:,} (paper: "
+         f"{PAPER_UNIQUE_INTENTS:,} over 10 domains)"),
+        ("Vendi score", f"{batch.vendi:.2f} ({embedder})",
+         f"pool of {PAPER_UNIQUE_INTENTS:,}: {PAPER_VENDI_MPNET} (all-mpnet-base-v2)"),
+        ("sampled / kept", f"{batch.sampled:,} / {frame.height:,}", ""),
+        ("dropped: exact / near duplicates", f"{batch.dropped_exact:,} / {batch.dropped_near:,}",
+         f"near: cosine > {config.near_dup_threshold}"),
+        *((f"complexity: {c}", f"{mix.get(c, 0) / n:.1%}", f"{want[c]:.0%}") for c in want),
+    ]  # fmt: skip
+    tasks = frame["tasks"].list.len().to_list()
+    return "\n\n".join(
+        [
+            report.markdown_table(["figure", "this partition", "target"], figures),
+            report.histogram(tasks, "tasks per intent", "intents"),
+            "Vendi is only comparable at the same embedder and pool size.",
+        ]
     )
 
 
@@ -131,14 +159,31 @@ def intent_pool(
         metadata={
             "unique_intents": pool.height,
             "domains_present": sorted(intents),
-            "vendi_score": MetadataValue.float(vendi),
-            "cross_domain_near_dup_rate": MetadataValue.float(cross_rate),
+            "vendi_score": MetadataValue.float(round(vendi, 2)),
+            "cross_domain_near_dup_rate": MetadataValue.float(round(cross_rate, 4)),
             "embedder": emb.name,
             "paper_unique_intents": PAPER_UNIQUE_INTENTS,
             "paper_vendi_mpnet": PAPER_VENDI_MPNET,
             "distinct_tasks_used": pool["tasks"].explode().n_unique() if pool.height else 0,
+            "summary": MetadataValue.md(_pool_summary(pool, vendi, cross_rate, emb.name)),
         },
     )
+
+
+def _pool_summary(pool: pl.DataFrame, vendi: float, cross_rate: float, embedder: str) -> str:
+    figures = [
+        ("unique intents", f"{pool.height:,}", f"{PAPER_UNIQUE_INTENTS:,}"),
+        ("Vendi score", f"{vendi:.2f} ({embedder})", f"{PAPER_VENDI_MPNET} (all-mpnet-base-v2)"),
+        ("cross-domain near-duplicate rate", f"{cross_rate:.4f}", ""),
+    ]
+    return "\n\n".join(
+        [
+            report.markdown_table(["figure", "pool", "paper"], figures),
+            report.counts_table(pool, "domain", "intents"),
+            report.counts_table(pool.with_columns(pl.col("complexity").cast(pl.String)),
+                                "complexity", "intents"),
+        ]
+    )  # fmt: skip
 
 
 def pool_stats(pool: pl.DataFrame, vendi: float, cross_rate: float) -> pl.DataFrame:

@@ -17,8 +17,9 @@ from dagster import (
 from ise_dagster.config import SftDatasetConfig, SftExportConfig
 from ise_dagster.io.parquet import data_dir
 from ise_dagster.partitions import daily_partitions, date_domain_partitions
-from ise_dagster.sft.card import counts_table, length_summary, markdown_table, stats_table
+from ise_dagster.sft.card import length_summary, stats_table
 from ise_dagster.sft.export import MANIFEST, export_dataset
+from ise_dagster.stages.report import counts_table, markdown_table, sample_trajectory
 from ise_dagster.stages.sft import SftPolicy, build_sft_dataset
 
 
@@ -60,8 +61,16 @@ def sft_dataset(
             "tokens_p95": lengths["p95"],
             "tokens_max": lengths["max"],
             "summary": MetadataValue.md(_summary(frame, built.dropped, lengths)),
+            "sample_trajectory": MetadataValue.md(_sample(frame)),
         },
     )
+
+
+def _sample(frame: pl.DataFrame) -> str:
+    if not frame.height:
+        return "No records."
+    row = frame.row(0, named=True)
+    return f"**{row['trajectory_id']}** ({row['label']})\n\n" + sample_trajectory(row["messages"])
 
 
 def _summary(frame: pl.DataFrame, dropped: dict[str, int], lengths: dict[str, int]) -> str:

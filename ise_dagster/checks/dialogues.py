@@ -6,9 +6,10 @@ import statistics
 from collections.abc import Callable
 
 import polars as pl
-from dagster import AssetCheckResult, AssetCheckSeverity, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
 from ise_dagster.assets.dialogues import dialogues
+from ise_dagster.checks.outcome import BLOCKING, WARNS, outcome
 from ise_dagster.config import DialogueTargets
 from ise_dagster.partitions import date_domain_partitions
 from ise_dagster.stages.dialogues import detect_stutter
@@ -37,37 +38,76 @@ def near_target(
     }
 
 
-def _stat_check(name: str, column: str, target_field: str) -> Callable:
-    @asset_check(asset=dialogues, name=name, partitions_def=date_domain_partitions)
-    def _check(config: DialogueTargets, dialogues: pl.DataFrame) -> AssetCheckResult:
+def _stat_check(name: str, column: str, target_field: str, what: str) -> Callable:
+    @asset_check(
+        asset=dialogues,
+        name=name,
+        partitions_def=date_domain_partitions,
+        description=f"Mean {what} of the completed dialogues against the paper's, within "
+        "rel_tolerance (5%) or three standard errors on small partitions. " + WARNS,
+    )
+    def _check(
+        context: AssetCheckExecutionContext, config: DialogueTargets, dialogues: pl.DataFrame
+    ) -> AssetCheckResult:
         values = _completed(dialogues)[column].cast(pl.Float64).to_list()
-        passed, meta = near_target(values, getattr(config, target_field), config.rel_tolerance)
-        return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.WARN, metadata=meta)
+        target = getattr(config, target_field)
+        passed, meta = near_target(values, target, config.rel_tolerance)
+        return outcome(
+            context,
+            passed,
+            f"{what} {meta['mean']:.2f}" if values else "no completed dialogues",
+            f"{target} ± {meta.get('allowed_deviation', 0):.2f}",
+            severity=AssetCheckSeverity.WARN,
+            **meta,
+        )
 
     return _check
 
 
-dialogues_user_turns_mean = _stat_check("user_turns_mean", "user_turns", "user_turns_mean")
-dialogues_total_turns_mean = _stat_check("total_turns_mean", "total_turns", "total_turns_mean")
-dialogues_tool_calls_mean = _stat_check("tool_calls_mean", "tool_calls", "tool_calls_mean")
+dialogues_user_turns_mean = _stat_check(
+    "user_turns_mean", "user_turns", "user_turns_mean", "user turns"
+)
+dialogues_total_turns_mean = _stat_check(
+    "total_turns_mean", "total_turns", "total_turns_mean", "total turns"
+)
+dialogues_tool_calls_mean = _stat_check(
+    "tool_calls_mean", "tool_calls", "tool_calls_mean", "tool calls"
+)
 dialogues_distinct_tools_mean = _stat_check(
-    "distinct_tools_mean", "distinct_tools", "distinct_tools_mean"
+    "distinct_tools_mean", "distinct_tools", "distinct_tools_mean", "distinct tools"
 )
 
 
-@asset_check(asset=dialogues, partitions_def=date_domain_partitions)
-def user_turns_median(config: DialogueTargets, dialogues: pl.DataFrame) -> AssetCheckResult:
+@asset_check(
+    asset=dialogues,
+    partitions_def=date_domain_partitions,
+    description="Median user turns of the completed dialogues within 1 of the paper's 8. " + WARNS,
+)
+def user_turns_median(
+    context: AssetCheckExecutionContext, config: DialogueTargets, dialogues: pl.DataFrame
+) -> AssetCheckResult:
     turns = _completed(dialogues)["user_turns"].to_list()
     median = statistics.median(turns) if turns else 0
-    return AssetCheckResult(
-        passed=bool(turns) and abs(median - config.user_turns_median) <= 1,
+    return outcome(
+        context,
+        bool(turns) and abs(median - config.user_turns_median) <= 1,
+        f"median user turns {median:g}",
+        f"{config.user_turns_median:g} ± 1",
         severity=AssetCheckSeverity.WARN,
-        metadata={"median": float(median), "target": config.user_turns_median, "n": len(turns)},
+        median=float(median),
+        n=len(turns),
     )
 
 
-@asset_check(asset=dialogues, partitions_def=date_domain_partitions)
-def user_turns_share_6_to_10(config: DialogueTargets, dialogues: pl.DataFrame) -> AssetCheckResult:
+@asset_check(
+    asset=dialogues,
+    partitions_def=date_domain_partitions,
+    description="Share of completed dialogues with 6-10 user turns against the paper's 91.1%, "
+    "within rel_tolerance or three binomial standard errors. " + WARNS,
+)
+def user_turns_share_6_to_10(
+    context: AssetCheckExecutionContext, config: DialogueTargets, dialogues: pl.DataFrame
+) -> AssetCheckResult:
     turns = _completed(dialogues)["user_turns"].to_list()
     inside = [float(6 <= t <= 10) for t in turns]
     p = config.share_6_to_10
@@ -75,18 +115,38 @@ def user_turns_share_6_to_10(config: DialogueTargets, dialogues: pl.DataFrame) -
     # binomial standard error at the target instead.
     se = (p * (1 - p) / len(turns)) ** 0.5 if turns else 0.0
     passed, meta = near_target(inside, p, config.rel_tolerance, se)
-    return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.WARN, metadata=meta)
+    return outcome(
+        context,
+        passed,
+        f"{meta['mean']:.1%} with 6-10 user turns" if turns else "no completed dialogues",
+        f"{p:.1%} ± {meta.get('allowed_deviation', 0):.1%}",
+        severity=AssetCheckSeverity.WARN,
+        **meta,
+    )
 
 
-@asset_check(asset=dialogues, partitions_def=date_domain_partitions, blocking=True)
-def role_drift_rate(config: DialogueTargets, dialogues: pl.DataFrame) -> AssetCheckResult:
+@asset_check(
+    asset=dialogues,
+    partitions_def=date_domain_partitions,
+    blocking=True,
+    description="Share of user turns that read like the agent's side (reports of work done, "
+    "tool output, code fences) at most max_role_drift_rate (1%). " + BLOCKING,
+)
+def role_drift_rate(
+    context: AssetCheckExecutionContext, config: DialogueTargets, dialogues: pl.DataFrame
+) -> AssetCheckResult:
     done = _completed(dialogues)
     turns = int(done["user_turns"].sum())
     drift = int(done["role_drift_turns"].sum())
     rate = drift / turns if turns else 0.0
-    return AssetCheckResult(
-        passed=rate <= config.max_role_drift_rate,
-        metadata={"drifted_user_turns": drift, "user_turns": turns, "rate": rate},
+    return outcome(
+        context,
+        rate <= config.max_role_drift_rate,
+        f"{drift} of {turns} user turns drifted ({rate:.1%})",
+        f"<= {config.max_role_drift_rate:.1%}",
+        drifted_user_turns=drift,
+        user_turns=turns,
+        rate=round(rate, 4),
     )
 
 
@@ -128,19 +188,30 @@ def message_schema_problems(messages: list[dict]) -> list[str]:
     return problems
 
 
-@asset_check(asset=dialogues, partitions_def=date_domain_partitions, blocking=True)
-def message_schema_valid(dialogues: pl.DataFrame) -> AssetCheckResult:
+@asset_check(
+    asset=dialogues,
+    partitions_def=date_domain_partitions,
+    blocking=True,
+    description="Every completed dialogue is valid OpenAI chat: system prompt first, every tool "
+    "message answers a tool_call id of the assistant turn before it and carries name and "
+    "success, every call's arguments are a JSON object (or the call was answered as failed). "
+    + BLOCKING,
+)
+def message_schema_valid(
+    context: AssetCheckExecutionContext, dialogues: pl.DataFrame
+) -> AssetCheckResult:
     bad = {}
     for row in _completed(dialogues).select("trajectory_id", "messages").iter_rows():
         problems = message_schema_problems(json.loads(row[1]))
         if problems:
             bad[row[0]] = problems[:3]
-    return AssetCheckResult(
-        passed=not bad,
-        metadata={
-            "invalid_trajectories": len(bad),
-            "examples": json.dumps(dict(list(bad.items())[:5])),
-        },
+    return outcome(
+        context,
+        not bad,
+        f"{len(bad)} invalid trajectories",
+        "0",
+        invalid_trajectories=len(bad),
+        examples=json.dumps(dict(list(bad.items())[:5])),
     )
 
 
@@ -148,17 +219,23 @@ def message_schema_valid(dialogues: pl.DataFrame) -> AssetCheckResult:
     asset=dialogues,
     partitions_def=date_domain_partitions,
     description='No user turn repeats a phrase back to back ("could you Could you"): such '
-    "seams would be learned as the user's voice. Warns.",
+    "seams would be learned as the user's voice. " + WARNS,
 )
-def user_queries_well_formed(dialogues: pl.DataFrame) -> AssetCheckResult:
+def user_queries_well_formed(
+    context: AssetCheckExecutionContext, dialogues: pl.DataFrame
+) -> AssetCheckResult:
     stutters = [
         m["content"]
         for text in _completed(dialogues)["messages"]
         for m in json.loads(text)
         if m["role"] == "user" and detect_stutter(m["content"])
     ]
-    return AssetCheckResult(
-        passed=not stutters,
+    return outcome(
+        context,
+        not stutters,
+        f"{len(stutters)} stuttering user turns",
+        "0",
         severity=AssetCheckSeverity.WARN,
-        metadata={"stuttering_turns": len(stutters), "examples": json.dumps(stutters[:3])},
+        stuttering_turns=len(stutters),
+        examples=json.dumps(stutters[:3]),
     )

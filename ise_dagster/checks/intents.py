@@ -9,6 +9,7 @@ import polars as pl
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
 from ise_dagster.assets.intents import intent_pool, intents
+from ise_dagster.checks.outcome import BLOCKING, WARNS, outcome
 from ise_dagster.config import IntentChecksConfig, IntentPoolTargets
 from ise_dagster.diversity.dedup import nearest_neighbour
 from ise_dagster.diversity.vendi import vendi_score
@@ -17,10 +18,17 @@ from ise_dagster.resources import EmbedderResource, TaxonomyResource
 from ise_dagster.taxonomy import COMPLEXITIES, Taxonomy
 
 
-@asset_check(asset=intents, partitions_def=domain_partitions, blocking=True)
-def intents_ids_unique(intents: pl.DataFrame) -> AssetCheckResult:
+@asset_check(
+    asset=intents,
+    partitions_def=domain_partitions,
+    blocking=True,
+    description="No two rows share an intent_id (a content hash). " + BLOCKING,
+)
+def intents_ids_unique(
+    context: AssetCheckExecutionContext, intents: pl.DataFrame
+) -> AssetCheckResult:
     dupes = intents.height - intents["intent_id"].n_unique()
-    return AssetCheckResult(passed=dupes == 0, metadata={"duplicate_ids": dupes})
+    return outcome(context, dupes == 0, f"{dupes} duplicate ids", "0", duplicate_ids=dupes)
 
 
 def invalid_rows(frame: pl.DataFrame, taxonomy: Taxonomy, domain: str) -> list[str]:
@@ -51,19 +59,36 @@ def invalid_rows(frame: pl.DataFrame, taxonomy: Taxonomy, domain: str) -> list[s
     return problems
 
 
-@asset_check(asset=intents, partitions_def=domain_partitions, blocking=True)
+@asset_check(
+    asset=intents,
+    partitions_def=domain_partitions,
+    blocking=True,
+    description="Every row has 2-3 distinct domains with the partition's first, 3-6 distinct "
+    "known tasks from those domains, a known persona, a complexity and non-empty text. " + BLOCKING,
+)
 def intents_rows_valid(
     context: AssetCheckExecutionContext, intents: pl.DataFrame, taxonomy: TaxonomyResource
 ) -> AssetCheckResult:
     problems = invalid_rows(intents, taxonomy.load(), context.partition_key)
-    return AssetCheckResult(
-        passed=not problems,
-        metadata={"invalid_rows": len(problems), "examples": "\n".join(problems[:10])},
+    return outcome(
+        context,
+        not problems,
+        f"{len(problems)} invalid rows of {intents.height}",
+        "0",
+        invalid_rows=len(problems),
+        examples="\n".join(problems[:10]),
     )
 
 
-@asset_check(asset=intents, partitions_def=domain_partitions)
-def intents_complexity_mix(config: IntentChecksConfig, intents: pl.DataFrame) -> AssetCheckResult:
+@asset_check(
+    asset=intents,
+    partitions_def=domain_partitions,
+    description="The complexity mix within mix_tolerance (0.03) of the configured 10/40/50, "
+    "or three standard errors on small partitions. " + WARNS,
+)
+def intents_complexity_mix(
+    context: AssetCheckExecutionContext, config: IntentChecksConfig, intents: pl.DataFrame
+) -> AssetCheckResult:
     want = config.complexity_mix.as_dict()
     n = max(intents.height, 1)
     counts = dict(intents["complexity"].cast(pl.String).value_counts().iter_rows())
@@ -73,21 +98,31 @@ def intents_complexity_mix(config: IntentChecksConfig, intents: pl.DataFrame) ->
         c: max(config.mix_tolerance, 3 * (want[c] * (1 - want[c]) / n) ** 0.5) for c in COMPLEXITIES
     }
     worst = max(abs(have[c] - want[c]) for c in COMPLEXITIES)
-    return AssetCheckResult(
-        passed=all(abs(have[c] - want[c]) <= allowed[c] for c in COMPLEXITIES),
+    return outcome(
+        context,
+        all(abs(have[c] - want[c]) <= allowed[c] for c in COMPLEXITIES),
+        "/".join(f"{have[c]:.1%}" for c in COMPLEXITIES),
+        "/".join(f"{want[c]:.0%}" for c in COMPLEXITIES) + f" ± {min(allowed.values()):.1%}",
         severity=AssetCheckSeverity.WARN,
-        metadata={
-            "observed": {c: round(v, 4) for c, v in have.items()},
-            "configured": want,
-            "max_deviation": round(worst, 4),
-            "allowed_deviation": {c: round(v, 4) for c, v in allowed.items()},
-        },
+        observed_shares={c: round(v, 4) for c, v in have.items()},
+        configured=want,
+        max_deviation=round(worst, 4),
+        allowed_deviation={c: round(v, 4) for c, v in allowed.items()},
     )
 
 
-@asset_check(asset=intents, partitions_def=domain_partitions, blocking=True)
+@asset_check(
+    asset=intents,
+    partitions_def=domain_partitions,
+    blocking=True,
+    description="Share of intents whose nearest neighbour in the partition is above the "
+    "near-duplicate cosine (0.95) at most max_near_dup_rate (0). " + BLOCKING,
+)
 def intents_near_dup_rate(
-    config: IntentChecksConfig, intents: pl.DataFrame, embedder: EmbedderResource
+    context: AssetCheckExecutionContext,
+    config: IntentChecksConfig,
+    intents: pl.DataFrame,
+    embedder: EmbedderResource,
 ) -> AssetCheckResult:
     vectors = embedder.get().embed(intents["natural_language_intent"].to_list())
     rate = (
@@ -95,31 +130,48 @@ def intents_near_dup_rate(
         if len(vectors)
         else 0.0
     )
-    return AssetCheckResult(
-        passed=rate <= config.max_near_dup_rate,
-        metadata={
-            "near_dup_rate": rate,
-            "threshold": config.near_dup_threshold,
-            "max_rate": config.max_near_dup_rate,
-        },
+    return outcome(
+        context,
+        rate <= config.max_near_dup_rate,
+        f"near-duplicate rate {rate:.2%}",
+        f"<= {config.max_near_dup_rate:.2%}",
+        near_dup_rate=round(rate, 4),
+        threshold=config.near_dup_threshold,
     )
 
 
-@asset_check(asset=intents, partitions_def=domain_partitions, blocking=True)
+@asset_check(
+    asset=intents,
+    partitions_def=domain_partitions,
+    blocking=True,
+    description="The partition's Vendi score (q=1, cosine) at least min_vendi (10 on the "
+    "default wordllama-256 embedder; a writer that repeats itself scores 1-3). " + BLOCKING,
+)
 def intents_vendi(
-    config: IntentChecksConfig, intents: pl.DataFrame, embedder: EmbedderResource
+    context: AssetCheckExecutionContext,
+    config: IntentChecksConfig,
+    intents: pl.DataFrame,
+    embedder: EmbedderResource,
 ) -> AssetCheckResult:
     emb = embedder.get()
     score = vendi_score(emb.embed(intents["natural_language_intent"].to_list()))
-    return AssetCheckResult(
-        passed=score >= config.min_vendi,
-        metadata={"vendi_score": score, "min_vendi": config.min_vendi, "embedder": emb.name},
+    return outcome(
+        context,
+        score >= config.min_vendi,
+        f"Vendi {score:.2f} ({emb.name})",
+        f">= {config.min_vendi:g}",
+        vendi_score=round(score, 2),
+        embedder=emb.name,
     )
 
 
-@asset_check(asset=intent_pool)
+@asset_check(
+    asset=intent_pool,
+    description="The whole pool against the paper: at least 43,956 unique intents, Vendi at "
+    "least min_vendi (25 on wordllama-256), cross-domain near-duplicate rate at most 1%. " + WARNS,
+)
 def intent_pool_meets_targets(
-    config: IntentPoolTargets, intent_pool: pl.DataFrame
+    context: AssetCheckExecutionContext, config: IntentPoolTargets, intent_pool: pl.DataFrame
 ) -> AssetCheckResult:
     headline = dict(intent_pool.filter(pl.col("key") == "").select("metric", "value").iter_rows())
     failures = []
@@ -132,9 +184,12 @@ def intent_pool_meets_targets(
             f"cross-domain near-dup rate {headline['cross_domain_near_dup_rate']:.4f} > "
             f"{config.max_cross_domain_near_dup_rate}"
         )
-    return AssetCheckResult(
-        passed=not failures,
+    return outcome(
+        context,
+        not failures,
+        "; ".join(failures) or "pool meets the configured targets",
+        f">= {config.min_unique_intents} intents, Vendi >= {config.min_vendi:g}, "
+        f"cross-domain near-dup rate <= {config.max_cross_domain_near_dup_rate}",
         severity=AssetCheckSeverity.WARN,
-        description="; ".join(failures) or "pool meets the configured targets",
-        metadata={**headline, **config.model_dump()},
+        **headline,
     )

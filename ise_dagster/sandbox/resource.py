@@ -370,7 +370,10 @@ class SandboxResource(dg.ConfigurableResource):
     _manager: _Manager | None = PrivateAttr(default=None)
     _manager_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+    def preflight(self) -> None:
+        """Reach the engine and build the image now, from the calling (main) thread, so an
+        unreachable engine fails the asset step with its own message, not as a resource
+        error, and the SIGTERM hook is installed. Assets call it first."""
         self.manager()
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

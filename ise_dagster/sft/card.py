@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from ise_dagster.sft.records import chat_inputs
-from ise_dagster.stages.dialogues import paper_comparison
+from ise_dagster.stages.report import counts_table, paper_table
 
 LICENSE = "apache-2.0"  # the project's; the offline generator's text is ours to license
 _SIZES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
@@ -20,25 +20,10 @@ def size_category(n: int) -> str:
     return next((name for limit, name in _SIZES if n < limit), "1M<n<10M")
 
 
-def markdown_table(header: list[str], rows: Iterable[Iterable[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def stats_table(records: pl.DataFrame) -> str:
     """Turn and tool statistics of the records next to the paper's."""
     frame = records.rename({"total_steps": "tool_calls"}).with_columns(status=pl.lit("completed"))
-    rows = [
-        (name, f"{ours:.2f}", f"{paper:.2f}", f"{(ours - paper) / paper:+.1%}")
-        for name, ours, paper in paper_comparison(frame)
-    ]
-    return markdown_table(["statistic", "this dataset", "paper (ISETrace)", "diff"], rows)
-
-
-def counts_table(records: pl.DataFrame, column: str) -> str:
-    counts = records[column].value_counts(sort=True).iter_rows() if records.height else []
-    return markdown_table([column, "records"], counts)
+    return paper_table(frame, "this dataset")
 
 
 def length_summary(tokens: pl.Series) -> dict[str, int]:

@@ -10,7 +10,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from ise_dagster.llm.tools import TOOL_SCHEMAS, RejectedCall
 from ise_dagster.llm.usage import Usage
 from ise_dagster.sandbox import SandboxInfraError, SandboxResource, ToolResult, Workspace
 from ise_dagster.stages.intents import stable_seed
+from ise_dagster.stages.progress import completed_with_progress
 from ise_dagster.tasklib.base import Call
 from ise_dagster.tasklib.registry import UnknownTaskError, recipe_for
 from ise_dagster.tasklib.runner import FixtureError, seed_task
@@ -378,6 +379,7 @@ def simulate_partition(
     user_factory: UserFactory = OfflineUserSimulator,
     agent_factory: AgentFactory = PlaybookAgent,
     checkpoint: Checkpoint | None = None,
+    label: str = "dialogues simulated",
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Simulate every intent; returns the kept rows (ordered by intent) and counts
     (by status, plus `resumed`: rows taken from the checkpoint)."""
@@ -398,12 +400,10 @@ def simulate_partition(
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         futures = [pool.submit(one, i) for i in todo]
         try:
-            for k, future in enumerate(as_completed(futures), 1):
+            for future in completed_with_progress(futures, label, progress):
                 row, was_resumed = future.result()
                 rows.append(row)
                 resumed += was_resumed
-                if k % 10 == 0 or k == len(futures):
-                    progress(f"dialogues {date}: {k}/{len(futures)} simulated")
         except BaseException:
             # Fail fast: the step is retried whole, so finishing the rest would be wasted.
             pool.shutdown(wait=True, cancel_futures=True)

@@ -12,12 +12,14 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ise_dagster.llm.tools import parse_tool_call
 from ise_dagster.sandbox import SandboxInfraError, SandboxResource, ToolResult
 from ise_dagster.stages.dialogues import run_call, tool_content
+from ise_dagster.stages.progress import completed_with_progress
 from ise_dagster.tasklib.base import Call
 from ise_dagster.tasklib.registry import recipe_for
 from ise_dagster.tasklib.runner import seed_task, verify
@@ -124,12 +126,19 @@ def replay(dialogue: dict[str, Any], sandbox: SandboxResource, infra_retries: in
 
 
 def replay_partition(
-    dialogues: list[dict[str, Any]], sandbox: SandboxResource, concurrency: int
+    dialogues: list[dict[str, Any]],
+    sandbox: SandboxResource,
+    concurrency: int,
+    progress: Callable[[str], None] = print,
+    label: str = "replays",
 ) -> list[dict[str, Any]]:
-    """Replay dialogues in parallel, in order; the first failure cancels the rest."""
+    """Replay dialogues in parallel; rows come back in the dialogues' order. The first
+    failure cancels the rest."""
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         futures = [pool.submit(replay, d, sandbox) for d in dialogues]
         try:
+            for future in completed_with_progress(futures, label, progress):
+                future.result()  # raises the first failure as soon as it happens
             return [f.result() for f in futures]
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)

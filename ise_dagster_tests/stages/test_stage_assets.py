@@ -99,8 +99,24 @@ def test_dialogues_and_traces_land_with_their_checks(tmp_path):
     meta = result.asset_materializations_for_node("dialogues")[0].metadata
     assert meta["completed"].value == 4 and meta["tool_calls_mean"].value > 10
     assert meta["workspaces"].value == 4 and meta["workspace_queue_wait_s_mean"].value >= 0
+    summary = meta["summary"].value
+    assert "**4 of 4 dialogues completed**" in summary and "| user turns, mean |" in summary
+    assert "| user turns | dialogues |" in summary and "| prompt tokens | 0 |" in summary
+    first = frame.row(0, named=True)
+    assert first["trajectory_id"] in meta["sample_trajectory"].value
+    assert "**assistant → `" in meta["sample_trajectory"].value
+    schema = {c.name: c.description for c in meta["dagster/column_schema"].schema.columns}
+    assert "JSON string" in schema["messages"] and schema["status"].startswith("completed")
     meta = result.asset_materializations_for_node("executed_traces")[0].metadata
     assert meta["workspaces"].value == 4
+    assert "**4 of 4 trajectories verified**" in meta["summary"].value
+    assert "| verified | 4 |" in meta["summary"].value
+    assert "| step | task | tool | label |" in meta["sample_trajectory"].value
+    # Each check result names its partition, its figure and the target.
+    described = {e.check_name: e.description for e in result.get_asset_check_evaluations()}
+    assert described["tool_calls_mean"].startswith("2026-11-24|File-IO: tool calls ")
+    assert "(target 29.26 ± " in described["tool_calls_mean"]
+    assert described["every_tool_call_executed"].endswith("(target 0 and 0): passed")
 
     # The end of the road: training records, checked, then exported for trainers.
     records = pl.read_parquet(tmp_path / "sft_dataset" / "2026-11-24" / "File-IO.parquet")
