@@ -374,7 +374,12 @@ class SandboxResource(dg.ConfigurableResource):
         """Reach the engine and build the image now, from the calling (main) thread, so an
         unreachable engine fails the asset step with its own message, not as a resource
         error, and the SIGTERM hook is installed. Assets call it first."""
-        self.manager()
+        try:
+            self.manager()
+        except SandboxInfraError as exc:
+            # No engine, no image, no runtime: a retry policy's backoff would only delay the
+            # message. Failures once workspaces run (a dead container) are still retried.
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         self.close()

@@ -75,8 +75,7 @@ def _materialize_stages(data_dir, instance, **kw):
         partition_key=KEY,
         resources=_resources(data_dir),
         instance=instance,
-        run_config={"ops": {"dialogues": _run_config()["ops"]["dialogues"]}},
-        **kw,
+        **{"run_config": {"ops": {"dialogues": _run_config()["ops"]["dialogues"]}}, **kw},
     )
 
 
@@ -201,3 +200,19 @@ def _comparable(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.drop("duration_s", "final_output").with_columns(
         pl.col("messages").map_elements(shape, return_dtype=pl.String)
     )
+
+
+def test_an_unreachable_engine_fails_the_step_with_its_own_message(tmp_path, monkeypatch):
+    instance = DagsterInstance.ephemeral()
+    _materialize_intents(tmp_path, instance)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    result = _materialize_stages(tmp_path, instance, raise_on_error=False)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "dialogues"  # the asset step, not resource set-up
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    chain, error = {}, failure.step_failure_data.error
+    while error is not None:
+        chain[error.cls_name], error = error.message, error.cause
+    assert "DagsterResourceFunctionError" not in chain, chain
+    assert "cannot reach the Docker engine at unix://" in chain["Failure"]  # the headline
