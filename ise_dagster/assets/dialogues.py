@@ -1,10 +1,15 @@
 """Stage 2 and 3 assets: `dialogues` and `executed_traces`, by date|domain."""
 
+import contextlib
+from collections.abc import Iterator
+
 import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetIn,
     Backoff,
+    DagsterExecutionInterruptedError,
+    Failure,
     Jitter,
     MetadataValue,
     MultiToSingleDimensionPartitionMapping,
@@ -31,6 +36,19 @@ from ise_dagster.stages.traces import replay_partition
 TRANSIENT_RETRY = RetryPolicy(
     max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
 )
+
+
+@contextlib.contextmanager
+def stop_on_interrupt() -> Iterator[None]:
+    """Dagster turns an interrupt of a step that has a retry policy into a retry, so Ctrl-C
+    of `make ui` or "Terminate" in the UI would start the partition over and the run would
+    go on. An interrupt ends the step instead; re-run the partition to finish it."""
+    try:
+        yield
+    except (DagsterExecutionInterruptedError, KeyboardInterrupt) as exc:
+        raise Failure(
+            "interrupted (Ctrl-C or run terminated); not retried", allow_retries=False
+        ) from exc
 
 
 def _date_domain(context: AssetExecutionContext) -> tuple[str, str]:
@@ -69,19 +87,20 @@ def dialogues(
     llm.preflight()
     sandbox.preflight()
     queue_before = sandbox.stats()
-    frame, counts = simulate_partition(
-        chosen,
-        date,
-        taxonomy.load(),
-        sandbox,
-        DialogueSettings(max_user_turns=config.max_user_turns),
-        concurrency=config.concurrency,
-        progress=context.log.info,
-        user_factory=llm.user_simulator_factory(),
-        agent_factory=llm.agent_factory(),
-        checkpoint=llm.dialogue_checkpoint(),
-        label=f"dialogues {date}|{domain} simulated",
-    )
+    with stop_on_interrupt():
+        frame, counts = simulate_partition(
+            chosen,
+            date,
+            taxonomy.load(),
+            sandbox,
+            DialogueSettings(max_user_turns=config.max_user_turns),
+            concurrency=config.concurrency,
+            progress=context.log.info,
+            user_factory=llm.user_simulator_factory(),
+            agent_factory=llm.agent_factory(),
+            checkpoint=llm.dialogue_checkpoint(),
+            label=f"dialogues {date}|{domain} simulated",
+        )
     done = frame.filter(status="completed")
     context.log.info(f"{date}|{domain}: {done.height} of {frame.height} dialogues completed")
     return Output(
@@ -151,9 +170,10 @@ def executed_traces(
     context.log.info(f"{date}|{domain}: replaying {len(todo)} dialogues")
     sandbox.preflight()
     queue_before = sandbox.stats()
-    rows = replay_partition(
-        todo, sandbox, config.concurrency, context.log.info, f"replays {date}|{domain}"
-    )
+    with stop_on_interrupt():
+        rows = replay_partition(
+            todo, sandbox, config.concurrency, context.log.info, f"replays {date}|{domain}"
+        )
     frame = pl.DataFrame(rows, schema=schemas.EXECUTED_TRACES)
     labels = dict(frame["label"].value_counts().iter_rows()) if frame.height else {}
     return Output(
