@@ -25,6 +25,7 @@ from ise_dagster.llm.usage import Price, Usage
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({408, 409, 429})  # and every 5xx
+OUTAGE_STATUSES = frozenset({502, 503, 504})  # a proxy or a loading server: never the request's
 
 
 class LLMError(Exception):
@@ -338,7 +339,11 @@ class LLMClient:
         assert self._limit is not None
         s = self.settings
         delay = s.backoff_s
-        for attempt in range(1, s.max_attempts + 1):
+        first_failure: float | None = None
+        previous: tuple[int, str] | None = None  # the last try's status and message
+        attempt = 0
+        while True:
+            attempt += 1
             wait = None
             try:
                 async with self._limit:
@@ -355,24 +360,37 @@ class LLMClient:
                     f"or model {model!r}?)"
                 ) from e
             except openai.APIStatusError as e:
-                if e.status_code not in RETRY_STATUSES and e.status_code < 500:
-                    raise RequestRejectedError(f"HTTP {e.status_code}: {_message(e)}") from e
+                code, text = e.status_code, _message(e)
+                if code not in RETRY_STATUSES and code < 500:
+                    raise RequestRejectedError(f"HTTP {code}: {text}") from e
+                # The same 500 twice in a row is this request's fault (llama.cpp asserts on
+                # tool_choice "required"): more tries would only burn the budget.
+                if code >= 500 and code not in OUTAGE_STATUSES and previous == (code, text):
+                    raise RequestRejectedError(
+                        f"HTTP {code} twice with the same answer, so not retried: {text}"
+                    ) from e
+                previous = (code, text)
                 last: Exception = e
-                if e.status_code == 429:
+                if code == 429:
                     wait = retry_after_s(e)
                     await self._limit.on_rate_limit(wait if wait is not None else delay)
             except openai.APIConnectionError as e:  # includes timeouts
-                last = e
-            if attempt == s.max_attempts:
+                last, previous = e, None
+            now = time.monotonic()
+            first_failure = now if first_failure is None else first_failure
+            left = s.retry_budget_s - (now - first_failure)
+            if attempt >= s.max_attempts or left <= 0:
                 break
             for u in self.meters(usage):
                 u.bump("retries")
             # Full jitter: parallel workers that failed together do not retry together.
-            await asyncio.sleep(wait if wait is not None else random.uniform(0, delay))
+            pause = wait if wait is not None else random.uniform(0, delay)
+            await asyncio.sleep(min(pause, left))
             delay = min(delay * 2, s.max_backoff_s)
         raise LLMUnavailableError(
-            f"{s.base_url or 'OpenAI'} failed {s.max_attempts} times; last error: "
-            f"{type(last).__name__}: {last}"
+            f"{s.base_url or 'OpenAI'} failed {attempt} times in "
+            f"{time.monotonic() - first_failure:.0f} s (retry budget {s.retry_budget_s:g} s, "
+            f"at most {s.max_attempts} tries); last error: {type(last).__name__}: {last}"
         )
 
 

@@ -3,7 +3,7 @@
 Every default comes from the environment, so switching backend needs no config file:
 ISE_LLM_BACKEND, ISE_LLM_BASE_URL, ISE_LLM_MODEL and ISE_LLM_MAX_TOKENS (all roles),
 ISE_LLM_STRUCTURED_OUTPUT, ISE_LLM_FORCE_FIRST_TOOL, ISE_LLM_MAX_CONCURRENCY,
-ISE_LLM_TOOL_RESULTS and OPENAI_API_KEY.
+ISE_LLM_TOOL_RESULTS, ISE_LLM_RETRY_BUDGET_S and OPENAI_API_KEY.
 """
 
 from __future__ import annotations
@@ -34,6 +34,19 @@ def env_int(name: str, default: int) -> int:
     if not raw.strip().isdigit() or int(raw) < 1:
         raise ValueError(f"${name} must be a whole number of at least 1, not {raw!r}")
     return int(raw)
+
+
+def env_float(name: str, default: float) -> float:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise ValueError(f"${name} must be a number of seconds, at least 0, not {raw!r}")
+    return value
 
 
 def env_choice(name: str, choices: object, default: str) -> str:
@@ -104,11 +117,21 @@ class LLMSettings(Config):
         description="Requests in flight ($ISE_LLM_MAX_CONCURRENCY). A server that answers one "
         "at a time (llama.cpp) wants 1, so queued requests do not time out.",
     )
+    retry_budget_s: float = Field(
+        default_factory=lambda: env_float("ISE_LLM_RETRY_BUDGET_S", 150.0),
+        ge=0,
+        description="Seconds a request keeps retrying transient failures (connection errors, "
+        "timeouts, 408/409/429/5xx) before the step fails ($ISE_LLM_RETRY_BUDGET_S); the "
+        "default rides out a 2-minute server restart.",
+    )
     max_attempts: int = Field(
-        default=6, ge=1, le=50, description="Tries per request on 408/409/429/5xx/timeouts."
+        default=50, ge=1, le=1000, description="Tries per request, at most, within the budget."
     )
     backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles.")
-    max_backoff_s: float = Field(default=60.0, ge=0)
+    max_backoff_s: float = Field(
+        default=15.0, ge=0, description="Longest delay between tries, so a server that comes "
+        "back is noticed within about this long.",
+    )  # fmt: skip
     structured_output: StructuredMode = Field(
         default_factory=lambda: env_choice(
             "ISE_LLM_STRUCTURED_OUTPUT", StructuredMode, "json_schema"

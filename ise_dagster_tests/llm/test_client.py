@@ -107,10 +107,48 @@ def test_429_honours_retry_after_and_halves_concurrency(scripted):
 
 def test_persistent_failure_raises_a_clear_error_after_bounded_retries(scripted):
     script, make = scripted
-    script.default = error(500, "model crashed")
+    script.default = error(503, "model loading")
     client = make(max_attempts=3)
-    with pytest.raises(LLMUnavailableError, match="failed 3 times.*model crashed"):
+    with pytest.raises(LLMUnavailableError, match="failed 3 times.*model loading"):
         client.chat(client.settings.agent, MSGS, prompt_version="p")
+    assert len(script.requests) == 3
+
+
+def test_an_outage_is_retried_for_the_whole_budget(scripted):
+    script, make = scripted
+    script.default = error(503, "restarting")
+    client = make(retry_budget_s=0.5)  # max_attempts (50) is not what stops it
+    started = time.monotonic()
+    with pytest.raises(LLMUnavailableError, match=r"retry budget 0.5 s.*restarting"):
+        client.chat(client.settings.agent, MSGS, prompt_version="p")
+    assert time.monotonic() - started >= 0.5
+    assert 2 <= len(script.requests) < 50
+
+
+def test_a_server_back_within_the_budget_is_picked_up(scripted):
+    script, make = scripted
+    script.queue.extend([error(502, "bad gateway")] * 4 + [error(503, "loading")] * 4)
+    client = make(retry_budget_s=60)
+    assert client.chat(client.settings.agent, MSGS, prompt_version="p").content == "ok"
+    assert len(script.requests) == 9
+
+
+def test_the_same_500_twice_is_not_retried_again(scripted):
+    """llama.cpp answers tool_choice "required" with a 500 from a failed assertion, every
+    time: the second identical answer ends the request with the server's message."""
+    script, make = scripted
+    script.default = error(500, "GGML_ASSERT: tool_choice required")
+    client = make()
+    with pytest.raises(RequestRejectedError, match="twice with the same answer.*GGML_ASSERT"):
+        client.chat(client.settings.agent, MSGS, prompt_version="p")
+    assert len(script.requests) == 2
+
+
+def test_different_500s_are_retried(scripted):
+    script, make = scripted
+    script.queue.extend([error(500, "out of memory"), error(500, "slot busy")])
+    client = make()
+    assert client.chat(client.settings.agent, MSGS, prompt_version="p").content == "ok"
     assert len(script.requests) == 3
 
 
@@ -207,6 +245,8 @@ def test_each_role_keeps_its_own_defaults_inside_a_dagster_run(tmp_path):
         ("ISE_LLM_MAX_TOKENS", "abc", "a whole number"),
         ("ISE_LLM_MAX_TOKENS", "-5", "a whole number"),  # <= 0 means "unbounded" to llama.cpp
         ("ISE_LLM_MAX_CONCURRENCY", "0", "a whole number"),
+        ("ISE_LLM_RETRY_BUDGET_S", "-1", "a number of seconds"),
+        ("ISE_LLM_RETRY_BUDGET_S", "nan", "a number of seconds"),
         ("ISE_LLM_TOOL_RESULTS", "bogus", "one of tool, user"),
         ("ISE_LLM_STRUCTURED_OUTPUT", "json", "one of json_schema, json_object, plain"),
         ("ISE_LLM_BACKEND", "opnai", "one of offline, openai"),
