@@ -1,5 +1,6 @@
 """Dagster resources: the edges where taxonomy files, models and embedders come in."""
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -22,6 +23,8 @@ from ise_dagster.llm.settings import LLMSettings, env_choice
 from ise_dagster.llm.tools import TOOL_SCHEMAS
 from ise_dagster.llm.writer import IntentWriter
 from ise_dagster.partitions import DOMAINS
+from ise_dagster.stages import dialogues as dialogue_stage
+from ise_dagster.stages import guards
 from ise_dagster.stages.dialogues import AgentFactory, Checkpoint, UserFactory
 from ise_dagster.tasklib.registry import library_digest
 from ise_dagster.taxonomy import Taxonomy, load_taxonomy
@@ -108,6 +111,10 @@ class LLMResource(ConfigurableResource, LLMSettings):
         generator["tools"] = TOOL_SCHEMAS
         generator["task_library"] = library_digest()
         generator["row_schema"] = list(schemas.DIALOGUES.names())
+        # How a dialogue is run and labelled: a new guard must not serve old "completed" rows.
+        generator["labelling"] = hashlib.sha256(
+            b"".join(Path(m.__file__).read_bytes() for m in (dialogue_stage, guards))
+        ).hexdigest()[:16]
         return DialogueCheckpoint(client.cache, generator)
 
     def metadata(self) -> dict[str, object]:

@@ -48,9 +48,7 @@ DIALOGUES = pl.Schema(
     {
         **TRAJECTORY,
         "fixture_seeds": pl.List(pl.Int64),
-        # completed | invalid_intent | fixture_error | context_length | user_invalid_output
-        # | llm_rejected (turn_cap dialogues are counted, not kept)
-        "status": pl.String,
+        "status": pl.String,  # the values: COLUMN_DOCS below
         "is_success": pl.Boolean,
         "messages": pl.String,  # JSON: OpenAI chat messages
         "tools": pl.String,  # JSON: OpenAI function schemas
@@ -203,7 +201,8 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         **_TRAJECTORY_DOCS,
         "fixture_seeds": "per task, the seed of the files seeded into the workspace",
         "status": "completed | invalid_intent | fixture_error | context_length | "
-        "user_invalid_output | llm_rejected (turn-capped dialogues are counted, not kept)",
+        "user_invalid_output | llm_rejected | premature_completion | user_refused | "
+        "repeated_failing_call | malformed_answer (turn-capped dialogues are counted, not kept)",
         "is_success": "the user simulator's verdict at the end of the dialogue",
         "messages": "JSON string: the OpenAI chat messages; tool messages carry name and success",
         "tools": "JSON string: the OpenAI function schemas the agent was offered",

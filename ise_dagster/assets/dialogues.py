@@ -30,6 +30,7 @@ from ise_dagster.stages.dialogues import (
     select_intents,
     simulate_partition,
 )
+from ise_dagster.stages.guards import DEGENERATE_STATUSES
 from ise_dagster.stages.traces import replay_partition
 
 # Sandbox and model failures are transient far more often than not: retry the step.
@@ -124,6 +125,7 @@ def dialogues(
             "generator": frame["generator"].drop_nulls().first() or "",
             "resumed_from_checkpoint": counts.get("resumed", 0),
             "labeled_llm_failures": sum(counts.get(s, 0) for s in LLM_FAILURE_STATUSES),
+            "labeled_degenerate": sum(counts.get(s, 0) for s in DEGENERATE_STATUSES),
             "malformed_tool_calls": int(frame["malformed_tool_calls"].sum()),
             "prompt_tokens": int(frame["prompt_tokens"].sum()),
             "completion_tokens": int(frame["completion_tokens"].sum()),

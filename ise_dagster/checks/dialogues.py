@@ -12,7 +12,7 @@ from ise_dagster.assets.dialogues import dialogues
 from ise_dagster.checks.outcome import BLOCKING, WARNS, outcome
 from ise_dagster.config import DialogueTargets
 from ise_dagster.partitions import date_domain_partitions
-from ise_dagster.stages.dialogues import detect_stutter
+from ise_dagster.stages.guards import detect_stutter
 
 
 def _completed(frame: pl.DataFrame) -> pl.DataFrame:

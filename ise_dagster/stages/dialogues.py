@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -19,13 +18,14 @@ import polars as pl
 from ise_dagster import schemas
 from ise_dagster.llm.client import ContextLengthError, RequestRejectedError
 from ise_dagster.llm.offline_user import OfflineUserSimulator
-from ise_dagster.llm.offline_writer import REPEATED_PHRASE
 from ise_dagster.llm.openai_user import UserOutputError
 from ise_dagster.llm.playbook_agent import PlaybookAgent
 from ise_dagster.llm.simulator import Agent, UserSimulator, UserView
 from ise_dagster.llm.tools import TOOL_SCHEMAS, RejectedCall
 from ise_dagster.llm.usage import Usage
 from ise_dagster.sandbox import SandboxInfraError, SandboxResource, ToolResult, Workspace
+from ise_dagster.stages import guards
+from ise_dagster.stages.guards import detect_role_drift
 from ise_dagster.stages.intents import stable_seed
 from ise_dagster.stages.progress import completed_with_progress
 from ise_dagster.tasklib.base import Call
@@ -35,26 +35,8 @@ from ise_dagster.taxonomy.models import Persona, Taxonomy
 
 MAX_TOOL_OUTPUT = 4000  # characters of stdout/stderr kept in a tool message
 
-_DRIFT = re.compile(
-    r"^\s*(I ran|I've (run|updated|fixed|written|created)|Here is what I did|Checked:|"
-    r"Done[.:]|Exit code:?\s*-?\d+|Traceback)|```|\[exit \d+\]",
-    re.I | re.M,
-)
-
-
 # Dialogues the model side could not finish; kept, labeled, never counted as completed.
 LLM_FAILURE_STATUSES = ("context_length", "user_invalid_output", "llm_rejected")
-
-
-def detect_role_drift(query: str) -> bool:
-    """True when a user message reads like the agent's side: reports of work done, tool
-    output, code fences. The role-locked user delegates; it never does the work."""
-    return bool(_DRIFT.search(query))
-
-
-def detect_stutter(query: str) -> bool:
-    """True when a user message repeats a phrase back to back, a template seam."""
-    return bool(REPEATED_PHRASE.search(query))
 
 
 def fixture_seed(intent_id: str, task_id: str) -> int:
@@ -73,6 +55,7 @@ class Transcript:
     messages: list[dict[str, Any]] = field(default_factory=list)
     tool_calls: int = 0
     tools_used: set[str] = field(default_factory=set)
+    call_args: list[dict[str, Any]] = field(default_factory=list)  # of the well-formed calls
 
     def add(self, role: str, content: str) -> None:
         self.messages.append({"role": role, "content": content})
@@ -104,6 +87,7 @@ class Transcript:
             )
         self.tool_calls += len(calls)
         self.tools_used.update(c.tool for c in calls)
+        self.call_args.extend(c.args for c in calls if isinstance(c, Call))
 
 
 def _arguments(call: Call | RejectedCall) -> str:
@@ -214,6 +198,7 @@ class LiveTools:
     def __init__(self, ws: Workspace, transcript: Transcript) -> None:
         self._ws = ws
         self._transcript = transcript
+        self._repeats = guards.RepeatedFailures()
         self.messages = transcript.messages
 
     def __call__(self, calls: Sequence[Call | RejectedCall], narration: str) -> list[ToolResult]:
@@ -222,6 +207,9 @@ class LiveTools:
             if r.is_infra_error:
                 raise SandboxInfraError(r.error or "sandbox failed")
         self._transcript.add_tool_batch(calls, results, narration)
+        for call, result in zip(calls, results, strict=True):
+            if stuck := self._repeats.record(call.tool, _arguments(call), result.ok):
+                raise guards.Degenerate("repeated_failing_call", stuck)
         return results
 
 
@@ -269,6 +257,8 @@ def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> di
             break
         if turn.completed:
             status, success = "completed", turn.is_success
+            if premature := _premature(transcript, list(intent["tasks"])):
+                status, success, error = "premature_completion", False, premature
             break
         if len(queries) >= settings.max_user_turns:
             status, success = "turn_cap", False
@@ -277,6 +267,9 @@ def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> di
         queries.append(turn.query)
         kinds.append(turn.kind)
         transcript.add("user", turn.query)
+        if guards.is_refusal(turn.query):
+            status, success, error = "user_refused", False, "the user simulator refused its role"
+            break
         try:
             answer = agent.respond(turn, run_tools)
         except ContextLengthError as e:
@@ -286,8 +279,15 @@ def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> di
         except RequestRejectedError as e:
             status, success, error = "llm_rejected", False, f"agent: {e}"
             break
+        except guards.Degenerate as e:
+            status, success, error = e.status, False, f"agent: {e}"
+            break
         replies.append(answer.reply)
         transcript.add("assistant", answer.reply)
+        if guards.is_call_as_text(answer.reply):
+            status, success = "malformed_answer", False
+            error = "agent: the final answer is a tool call written as text"
+            break
     messages = transcript.messages
     return {
         "status": status,
@@ -302,6 +302,15 @@ def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> di
         "final_output": replies[-1] if replies else "",
         "error": error,
     }
+
+
+def _premature(transcript: Transcript, task_ids: list[str]) -> str | None:
+    """Why a declared completion is premature, if it is."""
+    if transcript.tool_calls == 0:
+        return "the user declared completion before any tool call ran"
+    if missing := guards.unworked_tasks(transcript.call_args, task_ids):
+        return f"the user declared completion before any work on {', '.join(missing)}"
+    return None
 
 
 def _base_row(intent: dict[str, Any], date: str) -> dict[str, Any]:

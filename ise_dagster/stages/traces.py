@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,7 @@ from ise_dagster.llm.tools import parse_tool_call
 from ise_dagster.sandbox import SandboxInfraError, SandboxResource, ToolResult
 from ise_dagster.stages.dialogues import run_call, tool_content
 from ise_dagster.stages.progress import completed_with_progress
-from ise_dagster.tasklib.base import Call
+from ise_dagster.tasklib.base import Call, task_of
 from ise_dagster.tasklib.registry import recipe_for
 from ise_dagster.tasklib.runner import seed_task, verify
 
@@ -45,27 +44,6 @@ def tool_steps(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 }
             )
     return steps
-
-
-WORKSPACE = "/workspace/"
-
-
-def task_of(
-    args: dict[str, Any], task_ids: list[str], jobs: dict[str, str] | None = None
-) -> str | None:
-    """The task a call worked on (each task has its own directory): the one its cwd or path
-    names, relative or under /workspace; else the background job's; else the single task
-    directory its command or patch mentions (what LLM agents send: `cd /workspace/t && ...`)."""
-    for where in (args.get("cwd"), args.get("path")):
-        if isinstance(where, str) and where:
-            head = where.removeprefix(WORKSPACE).removeprefix("./").split("/", 1)[0]
-            if head in task_ids:
-                return head
-    if jobs and str(args.get("job")) in jobs:
-        return jobs[str(args["job"])]
-    text = " ".join(str(args.get(k) or "") for k in ("cmd", "patch", "cwd", "path"))
-    mentioned = {t for t in task_ids if re.search(rf"(?<![\w.-]){re.escape(t)}(?![\w.-])", text)}
-    return mentioned.pop() if len(mentioned) == 1 else None
 
 
 def label_steps(steps: list[dict[str, Any]], verified: dict[str, bool]) -> list[str]:

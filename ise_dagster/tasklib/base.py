@@ -16,6 +16,7 @@ intent share a workspace without colliding. Tool calls run with that directory a
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,3 +66,24 @@ class TaskRecipe:
     playbook: Callable[[Ctx], Playbook]
     verify: str
     failure_mode: str  # the realistic mistake the playbook makes and recovers from
+
+
+WORKSPACE = "/workspace/"
+
+
+def task_of(
+    args: dict[str, Any], task_ids: list[str], jobs: dict[str, str] | None = None
+) -> str | None:
+    """The task a call worked on (each task has its own directory): the one its cwd or path
+    names, relative or under /workspace; else the background job's; else the single task
+    directory its command or patch mentions (what LLM agents send: `cd /workspace/t && ...`)."""
+    for where in (args.get("cwd"), args.get("path")):
+        if isinstance(where, str) and where:
+            head = where.removeprefix(WORKSPACE).removeprefix("./").split("/", 1)[0]
+            if head in task_ids:
+                return head
+    if jobs and str(args.get("job")) in jobs:
+        return jobs[str(args["job"])]
+    text = " ".join(str(args.get(k) or "") for k in ("cmd", "patch", "cwd", "path"))
+    mentioned = {t for t in task_ids if re.search(rf"(?<![\w.-]){re.escape(t)}(?![\w.-])", text)}
+    return mentioned.pop() if len(mentioned) == 1 else None

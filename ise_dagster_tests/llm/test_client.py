@@ -278,6 +278,7 @@ def test_the_dialogue_checkpoint_keys_on_the_task_library_and_tools(tmp_path):
     fingerprint = llm.dialogue_checkpoint().fingerprint
     assert fingerprint["tools"] == TOOL_SCHEMAS
     assert fingerprint["task_library"] == library_digest()
+    assert len(fingerprint["labelling"]) == 16  # the dialogue loop and its guards
     copy = tmp_path / "pkg"
     for part in ("tasklib", "taxonomy/data", "sandbox"):
         shutil.copytree(PACKAGE_ROOT / part, copy / part)

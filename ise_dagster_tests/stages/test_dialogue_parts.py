@@ -8,9 +8,11 @@ import pytest
 from ise_dagster.checks.dialogues import message_schema_problems
 from ise_dagster.llm.offline_user import OfflineUserSimulator
 from ise_dagster.llm.simulator import UserView
-from ise_dagster.stages.dialogues import detect_role_drift, detect_stutter, select_intents
+from ise_dagster.stages.dialogues import select_intents
+from ise_dagster.stages.guards import detect_role_drift, detect_stutter
 from ise_dagster.stages.intents import sample_specs
-from ise_dagster.stages.traces import _same, label_steps, task_of
+from ise_dagster.stages.traces import _same, label_steps
+from ise_dagster.tasklib.base import task_of
 from ise_dagster.taxonomy import load_taxonomy
 
 MIX = {"simple": 0.1, "medium": 0.4, "complex": 0.5}
