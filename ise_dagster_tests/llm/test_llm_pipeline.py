@@ -28,6 +28,7 @@ from ise_dagster.llm.local_server import LocalServer
 from ise_dagster.resources import EmbedderResource, LLMResource, TaxonomyResource
 from ise_dagster.sandbox import SandboxResource, docker_client
 from ise_dagster.stages.dialogues import DialogueSettings, simulate
+from ise_dagster.stages.guards import DEGENERATE_STATUSES
 from ise_dagster.stages.traces import replay
 from ise_dagster_tests.helpers import local_llm_resource as llm_resource
 from ise_dagster_tests.helpers import require_docker, start_or_skip
@@ -101,7 +102,8 @@ def test_a_dialogue_runs_real_tool_calls_and_replays(local_llm, offline_intents,
                    DialogueSettings(max_user_turns=2), llm.user_simulator_factory(),
                    llm.agent_factory())  # fmt: skip
     assert row["generator"] == "openai-user+openai-agent"
-    assert row["status"] in ("completed", "turn_cap")
+    # Any ending the loop labels (a tiny model may well write a degenerate dialogue).
+    assert row["status"] in ("completed", "turn_cap", *DEGENERATE_STATUSES), row["error"]
     assert row["tool_calls"] >= 1 and row["llm_calls"] >= 3 and row["prompt_tokens"] > 0
     messages = json.loads(row["messages"])
     assert messages[0]["role"] == "system" and "/workspace" in messages[0]["content"]

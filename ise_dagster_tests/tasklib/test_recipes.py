@@ -1,9 +1,12 @@
 """Every recipe, run for real in the sandbox: the fixture builds, the verifier rejects the
 untouched fixture, the playbook hits its failure, recovers, and the verifier accepts."""
 
+import json
+
 import pytest
 
 from ise_dagster.sandbox import AGENT_TOOLS, SandboxResource
+from ise_dagster.stages import guards
 from ise_dagster.tasklib import recipes
 from ise_dagster.tasklib.runner import build_fixture, drive, seed_task, verify
 from ise_dagster.taxonomy import load_taxonomy
@@ -51,6 +54,13 @@ def test_recipe_fails_then_recovers_and_verifies(sandbox, recipe):
         assert first_failure is not None, f"no failure happened ({recipe.failure_mode})"
         assert any(r.ok for r in results[first_failure + 1 :]), "nothing after the failure worked"
         assert events[-1].reply, "the playbook must end on a reply to the user"
+        # What Stage 2's guards would end the dialogue for, the offline agent never does.
+        repeats = guards.RepeatedFailures()
+        stuck = [repeats.record(c.tool, json.dumps(c.args), r.ok)
+                 for c, r in zip(calls, results, strict=True)]  # fmt: skip
+        assert not any(stuck), stuck
+        assert guards.unworked_tasks([c.args for c in calls], [recipe.task_id]) == []
+        assert not any(guards.is_call_as_text(e.reply) for e in events if e.reply)
 
         passed, reason = verify(ws, recipe)
         assert passed, f"verifier rejects the result: {reason}"
