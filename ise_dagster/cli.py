@@ -48,11 +48,7 @@ def run(
 
     Runs are recorded in $DAGSTER_HOME (default ./.dagster_home), so `make ui` shows them.
     """
-    if data_dir:
-        os.environ["ISE_DATA_DIR"] = data_dir
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").absolute())))
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()
+    home = _dagster_home(data_dir)
 
     from dagster import DagsterInstance, MultiPartitionKey
 
@@ -68,8 +64,7 @@ def run(
     if unknown:
         raise click.BadParameter(f"unknown domain(s) {unknown}; known: {DOMAINS}")
     domains = domains or tuple(DOMAINS)
-    for noisy in ("alembic", "httpx", "httpx2"):  # per-request HTTP lines drown the report
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _quiet_http_logs()
     level = "DEBUG" if verbose else "WARNING"
     loggers = {"console": {"config": {"log_level": level}}}
     intent_ops: dict = {}
@@ -127,6 +122,68 @@ def run(
     _summary(root, date)
     _export_report(root / "exports" / date)
     click.echo(f"done in {time.perf_counter() - started:.1f}s; runs recorded in {home}")
+
+
+def _dagster_home(data_dir: str | None) -> Path:
+    """Runs are recorded where `make ui` looks; data goes to `data_dir` if given."""
+    if data_dir:
+        os.environ["ISE_DATA_DIR"] = data_dir
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").absolute())))
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()
+    return home
+
+
+def _quiet_http_logs() -> None:
+    for noisy in ("alembic", "httpx", "httpx2"):  # per-request HTTP lines drown the report
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@main.command("bench-agent")
+@click.option("--tasks-per-domain", type=int, default=3, show_default=True,
+              help="Tasks sampled per domain; 0 for all 131.")  # fmt: skip
+@click.option("--domain", "domains", multiple=True, help="Only these domains (repeatable).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which tasks are sampled.")
+@click.option("--concurrency", type=int, default=2, show_default=True,
+              help="Tasks attempted in parallel (1 for a one-slot model server).")  # fmt: skip
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the rows land (default: $ISE_DATA_DIR or ./data).")  # fmt: skip
+@click.option("-v", "--verbose", is_flag=True, help="Show Dagster's event log as it runs.")
+def bench_agent(
+    tasks_per_domain: int,
+    domains: tuple[str, ...],
+    seed: int,
+    concurrency: int,
+    data_dir: str | None,
+    verbose: bool,
+) -> None:
+    """Benchmark the configured agent on the task library (ISE_LLM_BACKEND, ISE_LLM_MODEL,
+    ...; offline by default, the reference that passes every task): each sampled task as a
+    one-task intent in a fresh workspace, judged by the task's verifier. Prints pass@1 per
+    domain, tool-call validity, steps, tokens and cost."""
+    home = _dagster_home(data_dir)
+
+    import polars as pl
+    from dagster import DagsterInstance
+
+    from ise_dagster.definitions import defs
+    from ise_dagster.io.parquet import data_dir as current_data_dir
+    from ise_dagster.stages.agent_bench import summary_markdown
+
+    _quiet_http_logs()
+    level = "DEBUG" if verbose else "INFO"
+    config = {"tasks_per_domain": tasks_per_domain or None, "domains": list(domains),
+              "seed": seed, "concurrency": concurrency}  # fmt: skip
+    t0 = time.perf_counter()
+    result = defs.resolve_job_def("agent_bench_job").execute_in_process(
+        instance=DagsterInstance.get(), raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": level}}},
+                    "ops": {"agent_benchmark": {"config": config}}},
+    )  # fmt: skip
+    _report("agent_benchmark", result, t0)
+    path = Path(current_data_dir()).absolute() / "agent_benchmark.parquet"
+    click.echo(summary_markdown(pl.read_parquet(path)))
+    click.echo(f"rows: {path}; run recorded in {home}")
 
 
 def _report(label: str, result, t0: float) -> None:

@@ -84,6 +84,16 @@ class DialoguesConfig(Config):
     )
 
 
+class AgentBenchConfig(Config):
+    tasks_per_domain: int | None = Field(
+        default=3, ge=1, description="Tasks sampled per domain (null: all 131)."
+    )
+    domains: list[str] = Field(default=[], description="Only these domains (empty: all).")
+    seed: int = Field(default=0, ge=0, description="Fixes which tasks are sampled.")
+    concurrency: int = Field(default=2, ge=1, le=64, description="Tasks attempted in parallel.")
+    max_user_turns: int = Field(default=23, ge=1, le=200, description="Turn cap per attempt.")
+
+
 class ExecutedTracesConfig(Config):
     concurrency: int = Field(default=4, ge=1, le=64, description="Replays run in parallel.")
 

@@ -46,6 +46,12 @@ export_job = define_asset_job(
     description="One date's SFT records, every domain, as OpenAI JSONL, HF Parquet and a card.",
 )
 
+agent_bench_job = define_asset_job(
+    "agent_bench_job",
+    selection=AssetSelection.assets("agent_benchmark"),
+    description="The configured agent's pass@1 on a fixed sample of the task library.",
+)
+
 
 @schedule(job=nightly_job, cron_schedule="0 2 * * *", execution_timezone="UTC")
 def nightly_schedule(context: ScheduleEvaluationContext):

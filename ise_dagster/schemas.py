@@ -167,6 +167,27 @@ SFT_DATASET = pl.Schema(
     }
 )
 
+# One row per task attempted by `agent_benchmark` (stages/agent_bench.py).
+AGENT_BENCH = pl.Schema(
+    {
+        "task_id": pl.String,
+        "domain": pl.String,
+        "passed": pl.Boolean,
+        "status": pl.String,
+        "reason": pl.String,
+        "user_turns": pl.Int64,
+        "tool_calls": pl.Int64,
+        "malformed_tool_calls": pl.Int64,
+        "llm_calls": pl.Int64,
+        "prompt_tokens": pl.Int64,
+        "completion_tokens": pl.Int64,
+        "cost_usd": pl.Float64,
+        "duration_s": pl.Float64,
+        "agent_model": pl.String,
+        "user_model": pl.String,
+    }
+)
+
 # Column descriptions the IO manager attaches to a table's schema in the Dagster UI.
 _TRAJECTORY_DOCS = {
     "trajectory_id": "content hash of the intent, date and seeds: stable across re-runs",
@@ -246,5 +267,14 @@ COLUMN_DOCS: dict[str, dict[str, str]] = {
         "approx_tokens": "length estimate: characters of the JSON record / 4",
         "content_hash": "sha256 of the messages: equal hashes are duplicate trajectories",
         "generator": "user simulator + agent that wrote the dialogue",
+    },
+    "agent_benchmark": {
+        "task_id": "the task attempted, as a one-task intent in a persona's words",
+        "passed": "the task's verifier accepted the workspace after the dialogue (pass@1)",
+        "status": "how the dialogue ended (see dialogues.status)",
+        "reason": "why it did not pass: the verifier's words, or the dialogue's error",
+        "tool_calls": "tool calls the agent sent",
+        "malformed_tool_calls": "of those, calls that were not well formed (not run)",
+        "duration_s": "wall time of the attempt",
     },
 }

@@ -30,7 +30,7 @@ from ise_dagster.stages.intents import stable_seed
 from ise_dagster.stages.progress import completed_with_progress
 from ise_dagster.tasklib.base import Call
 from ise_dagster.tasklib.registry import UnknownTaskError, recipe_for
-from ise_dagster.tasklib.runner import FixtureError, seed_task
+from ise_dagster.tasklib.runner import FixtureError, seed_task, verify
 from ise_dagster.taxonomy.models import Persona, Taxonomy
 
 MAX_TOOL_OUTPUT = 4000  # characters of stdout/stderr kept in a tool message
@@ -143,8 +143,10 @@ def simulate(
     settings: DialogueSettings,
     user_factory: UserFactory = OfflineUserSimulator,
     agent_factory: AgentFactory = PlaybookAgent,
+    verify_tasks: bool = False,
 ) -> dict[str, Any]:
-    """One dialogue for one intent, retried on a fresh workspace if the sandbox fails."""
+    """One dialogue for one intent, retried on a fresh workspace if the sandbox fails.
+    `verify_tasks` runs each task's verifier in the workspace afterwards (`task_verdicts`)."""
     base = _base_row(intent, date)
     try:
         task_ids = list(intent["tasks"])
@@ -170,6 +172,12 @@ def simulate(
                 transcript.add("system", agent.system_prompt)
                 run_tools = LiveTools(ws, transcript)
                 row = _converse(intent, tasks, user, agent, run_tools, transcript, settings)
+                if verify_tasks:
+                    row["task_verdicts"] = [
+                        {"task_id": r.task_id, "passed": passed, "reason": reason}
+                        for r in recipes
+                        for passed, reason in [verify(ws, r)]
+                    ]
         except SandboxInfraError as e:
             last_error = e
             continue
