@@ -92,6 +92,12 @@ class LLMResource(ConfigurableResource, LLMSettings):
         client = self.client()
         return lambda recipes, contexts: OpenAIAgent(client, recipes, contexts)
 
+    def dialogue_concurrency(self, wanted: int) -> int:
+        """Dialogues to run at once. No more than the server takes requests: on a one-slot
+        server (llama.cpp, max_concurrency 1) interleaved dialogues evict each other's
+        prompt from its cache, so every call re-evaluates the whole prompt."""
+        return wanted if self.backend == "offline" else max(1, min(wanted, self.max_concurrency))
+
     def preflight(self) -> None:
         """One clear error up front for a wrong key, URL or model, before any work."""
         if self.backend == "openai":

@@ -40,7 +40,7 @@ def agent_benchmark(
             DialogueSettings(max_user_turns=config.max_user_turns),
             user_factory=llm.user_simulator_factory(),
             agent_factory=llm.agent_factory(),
-            concurrency=config.concurrency,
+            concurrency=llm.dialogue_concurrency(config.concurrency),
             progress=context.log.info,
         )
     overall = agent_bench.summary(results).row(-1, named=True)

@@ -84,7 +84,9 @@ def dialogues(
     an agent whose tool calls run live in a fresh sandbox workspace. OpenAI chat format."""
     date, domain = _date_domain(context)
     chosen = select_intents(intents, date, config.dialogues_per_partition, config.seed, START_DATE)
-    context.log.info(f"{date}|{domain}: simulating {chosen.height} dialogues ({llm.backend})")
+    width = llm.dialogue_concurrency(config.concurrency)
+    context.log.info(f"{date}|{domain}: simulating {chosen.height} dialogues, {width} at a time "
+                     f"({llm.backend})")  # fmt: skip
     llm.preflight()
     sandbox.preflight()
     queue_before = sandbox.stats()
@@ -95,7 +97,7 @@ def dialogues(
             taxonomy.load(),
             sandbox,
             DialogueSettings(max_user_turns=config.max_user_turns),
-            concurrency=config.concurrency,
+            concurrency=width,
             progress=context.log.info,
             user_factory=llm.user_simulator_factory(),
             agent_factory=llm.agent_factory(),

@@ -286,3 +286,12 @@ def test_the_dialogue_checkpoint_keys_on_the_task_library_and_tools(tmp_path):
     recipe = copy / "tasklib" / "tasks" / "file_io.py"
     recipe.write_text(recipe.read_text() + "\n# an edit\n")
     assert library_digest.__wrapped__(copy) != library_digest()  # uncached: same path
+
+
+def test_dialogues_run_no_wider_than_the_server_takes_requests():
+    """A one-slot server keeps its prompt cache only if one dialogue talks to it at a time."""
+    one_slot = LLMResource(backend="openai", base_url="http://127.0.0.1:9/v1", max_concurrency=1)
+    assert one_slot.dialogue_concurrency(4) == 1
+    wide = LLMResource(backend="openai", base_url="http://127.0.0.1:9/v1", max_concurrency=8)
+    assert wide.dialogue_concurrency(4) == 4
+    assert LLMResource(backend="offline", max_concurrency=1).dialogue_concurrency(4) == 4
