@@ -161,9 +161,10 @@ def _join(*chunks: str, sep: str = " ") -> str:
 
 
 def _sequenced(rng: random.Random, asks: list[str]) -> list[str]:
+    if len(asks) < 3:  # a one-task intent (the agent benchmark's) has nothing to sequence
+        words = ["first", "then"][: len(asks)] if len(asks) > 1 else [""]
+        return [f"{w} {a}".strip() for w, a in zip(words, asks, strict=False)]
     words = ["first"] + rng.sample(_SEQUENCE[1:-1], min(len(asks) - 2, 5)) + ["finally"]
-    if len(asks) < 3:
-        words = ["first", "then"][: len(asks)]
     return [f"{w} {a}" for w, a in zip(words, asks, strict=False)]
 
 

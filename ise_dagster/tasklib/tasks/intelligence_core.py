@@ -800,7 +800,7 @@ _SURVEY_V1 = textwrap.dedent(
             w.writerow([q, n] + [f"{c[k] / n:.3f}" for k in ("positive", "neutral", "negative")])
     unknown = Counter(w for r in rows for w in tokens(r["answer"]) if w not in lex and len(w) > 3)
     print("labels:", dict(Counter(r["label"] for r in rows)))
-    print("unknown words:", ", ".join(f"{w}({n})" for w, n in unknown.most_common(20)))
+    print("unknown words:", ", ".join(f"{w}({n})" for w, n in unknown.most_common()))
     """
 )
 
@@ -843,9 +843,13 @@ def _survey_playbook(ctx: Ctx) -> Playbook:
 _SURVEY_VERIFY = """
 import csv, io, json, re, sys
 lex = json.load(open("survey/lexicon.json"))
-if lex.get("laggy", 0) >= 0 or lex.get("seamless", 0) <= 0:
-    sys.exit("the lexicon was not extended with the product terms")
 src = list(csv.DictReader(io.StringIO(open("survey/responses.csv", encoding="cp1252").read())))
+# Every product term the answers use must be scored, with its polarity.
+used = {w for r in src for w in re.findall(r"[a-z]+", r["answer"].lower())}
+product = {"laggy": -1, "seamless": 1, "clunky": -1, "snappy": 1, "buggy": -1, "intuitive": 1}
+missing = sorted(w for w, sign in product.items() if w in used and lex.get(w, 0) * sign <= 0)
+if missing:
+    sys.exit(f"the lexicon was not extended with the product terms: {', '.join(missing)}")
 try:
     scored = {r["respondent_id"]: r for r in csv.DictReader(open("out/responses_scored.csv"))}
     summary = list(csv.DictReader(open("out/sentiment_by_question.csv")))
