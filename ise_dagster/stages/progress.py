@@ -51,5 +51,6 @@ def completed_with_progress(
                 log(progress_line(label, done, total, clock() - started))
                 last = clock()
         if pending and clock() - last >= heartbeat_s:
-            log(progress_line(label, done, total, clock() - started) + f", {len(pending)} running")
+            running = sum(f.running() for f in pending)  # the rest wait for a worker
+            log(progress_line(label, done, total, clock() - started) + f", {running} running")
             last = clock()

@@ -1,6 +1,7 @@
 """The Markdown the UI shows and the progress lines long steps log."""
 
 import json
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -89,6 +90,25 @@ def test_progress_heartbeats_while_everything_is_still_running():
             pass
     assert lines[0].startswith("slow: 0/1 (0%)") and lines[0].endswith("1 running")
     assert lines[-1].startswith("slow: 1/1 (100%)")
+
+
+def test_the_heartbeat_counts_running_items_not_queued_ones():
+    lines: list[str] = []
+    started, release = threading.Event(), threading.Event()
+
+    def first():
+        started.set()
+        release.wait(10)
+
+    with ThreadPoolExecutor(1) as pool:
+        futures = [pool.submit(first), pool.submit(int), pool.submit(int)]
+        assert started.wait(10)
+        for _ in completed_with_progress(
+            futures, "x", lambda line: (lines.append(line), release.set()), heartbeat_s=0.05
+        ):
+            pass
+    # One worker: one item runs, two wait (the elapsed time is whatever the machine took).
+    assert re.fullmatch(r"x: 0/3 \(0%\), \d+:\d\d:\d\d elapsed, 1 running", lines[0]), lines[0]
 
 
 def test_progress_raises_the_first_failure_to_the_consumer():
