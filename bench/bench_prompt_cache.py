@@ -1,5 +1,5 @@
 """Prompt tokens a one-slot llama.cpp server re-evaluates per call, with a partition's
-dialogues interleaved (N at a time, as before issue 11) against one at a time (what
+dialogues interleaved (N at a time, as before issue 11) against one at a time, twice each (what
 `LLMResource.dialogue_concurrency` now picks when max_concurrency is 1). Both in one run,
 on the same intents, against the same server, request cache off.
 
@@ -74,7 +74,10 @@ def main() -> None:
     intents = intents_frame(specs, writer.write(specs), writer, tax)
 
     with LocalServer() as server:
-        rows = [run(server, intents, w, args.turns) for w in (args.dialogues, 1)]
+        # Interleaved, one at a time, then both again in the other order: neither gets the
+        # warm-up alone.
+        widths = (args.dialogues, 1, 1, args.dialogues)
+        rows = [run(server, intents, w, args.turns) for w in widths]
     print(f"# {dt.date.today()} on {platform.node()}: {args.dialogues} File-IO dialogues, "
           f"max {args.turns} user turns, Gemma 3 270M")  # fmt: skip
     print("| dialogues at once | model calls | prompt tokens evaluated per call | "

@@ -37,7 +37,7 @@ def local_llm_resource(base_url: str, cache_dir: Path, **overrides):
 
     # Greedy: the server ignores seed under this chat format, so only temperature 0 repeats.
     short = dict(model="gemma3-270m", max_tokens=96, seed=0, temperature=0)
-    return LLMResource(
+    settings = dict(
         backend="openai",
         base_url=base_url,
         api_key="local",
@@ -49,5 +49,5 @@ def local_llm_resource(base_url: str, cache_dir: Path, **overrides):
         writer=short,
         user=short,
         agent={**short, "max_tokens": 128},
-        **overrides,
     )
+    return LLMResource(**{**settings, **overrides})
