@@ -9,6 +9,7 @@ offline playbook agent is the reference row: it passes every task.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -65,10 +66,11 @@ def attempt(
     settings: DialogueSettings,
     user_factory: UserFactory = OfflineUserSimulator,
     agent_factory: AgentFactory = PlaybookAgent,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """One task, one try: the dialogue, then the task's verifier in the same workspace."""
     row = simulate(bench_intent(task, taxonomy), BENCH_DATE, taxonomy, sandbox, settings,
-                   user_factory, agent_factory, verify_tasks=True)  # fmt: skip
+                   user_factory, agent_factory, verify_tasks=True, stop=stop)  # fmt: skip
     verdicts = row.get("task_verdicts") or []
     passed = bool(verdicts) and all(v["passed"] for v in verdicts)
     why = "; ".join(v["reason"] for v in verdicts if not v["passed"]) or row["error"] or ""
@@ -100,15 +102,19 @@ def run_benchmark(
 ) -> pl.DataFrame:
     """Every task's attempt, in the tasks' order. A sandbox that keeps failing fails the run:
     infrastructure is never a model's score."""
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         futures = [
-            pool.submit(attempt, t, taxonomy, sandbox, settings, user_factory, agent_factory)
+            pool.submit(
+                attempt, t, taxonomy, sandbox, settings, user_factory, agent_factory, stop
+            )  # fmt: skip
             for t in tasks
         ]
         try:
             for future in completed_with_progress(futures, "tasks attempted", progress):
                 future.result()
         except BaseException:
+            stop.set()  # attempts in flight stop at their next call
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return pl.DataFrame([f.result() for f in futures], schema=schemas.AGENT_BENCH)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -34,6 +35,17 @@ from ise_dagster.tasklib.runner import FixtureError, seed_task, verify
 from ise_dagster.taxonomy.models import Persona, Taxonomy
 
 MAX_TOOL_OUTPUT = 4000  # characters of stdout/stderr kept in a tool message
+
+
+class Cancelled(Exception):
+    """The partition is being abandoned (Ctrl-C, or another dialogue failed for good): a
+    dialogue in flight stops at its next tool call or turn instead of running to its end."""
+
+
+def check_cancelled(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise Cancelled("the partition was abandoned")
+
 
 # Dialogues the model side could not finish; kept, labeled, never counted as completed.
 LLM_FAILURE_STATUSES = ("context_length", "user_invalid_output", "llm_rejected")
@@ -144,6 +156,7 @@ def simulate(
     user_factory: UserFactory = OfflineUserSimulator,
     agent_factory: AgentFactory = PlaybookAgent,
     verify_tasks: bool = False,
+    stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """One dialogue for one intent, retried on a fresh workspace if the sandbox fails.
     `verify_tasks` runs each task's verifier in the workspace afterwards (`task_verdicts`)."""
@@ -170,7 +183,7 @@ def simulate(
                 agent = agent_factory(recipes, contexts)
                 transcript = Transcript()
                 transcript.add("system", agent.system_prompt)
-                run_tools = LiveTools(ws, transcript)
+                run_tools = LiveTools(ws, transcript, stop)
                 row = _converse(intent, tasks, user, agent, run_tools, transcript, settings)
                 if verify_tasks:
                     row["task_verdicts"] = [
@@ -203,13 +216,17 @@ class LiveTools:
     """Runs an agent's calls for real and records them; a sandbox failure aborts the attempt.
     A rejected call is answered with its error and never reaches the sandbox."""
 
-    def __init__(self, ws: Workspace, transcript: Transcript) -> None:
+    def __init__(
+        self, ws: Workspace, transcript: Transcript, stop: threading.Event | None = None
+    ) -> None:
         self._ws = ws
         self._transcript = transcript
         self._repeats = guards.RepeatedFailures()
+        self.stop = stop
         self.messages = transcript.messages
 
     def __call__(self, calls: Sequence[Call | RejectedCall], narration: str) -> list[ToolResult]:
+        check_cancelled(self.stop)
         results = [run_call(self._ws, c) for c in calls]
         for r in results:
             if r.is_infra_error:
@@ -250,6 +267,7 @@ def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> di
     drift = 0
     error = None
     while True:
+        check_cancelled(getattr(run_tools, "stop", None))  # LiveTools carries the partition's
         view = UserView(persona, intent["natural_language_intent"], tasks, tuple(queries),
                         tuple(replies))  # fmt: skip
         try:
@@ -403,11 +421,13 @@ def simulate_partition(
     rows: list[dict[str, Any]] = []
     todo = intents.to_dicts()
     resumed = 0  # counted here, in one thread, from what the workers return
+    stop = threading.Event()
 
     def one(intent: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         if checkpoint is not None and (row := checkpoint.get(intent, date)) is not None:
             return row, True
-        row = simulate(intent, date, taxonomy, sandbox, settings, user_factory, agent_factory)
+        row = simulate(intent, date, taxonomy, sandbox, settings, user_factory, agent_factory,
+                       stop=stop)  # fmt: skip
         # Model-side failures depend on the server (its context size, what it rejects), so
         # a re-run tries them again; the request cache replays their calls up to the failure.
         if checkpoint is not None and row["status"] not in LLM_FAILURE_STATUSES:
@@ -423,6 +443,8 @@ def simulate_partition(
                 resumed += was_resumed
         except BaseException:
             # Fail fast: the step is retried whole, so finishing the rest would be wasted.
+            # Dialogues in flight stop at their next call and remove their workspaces.
+            stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     order = {i["intent_id"]: k for k, i in enumerate(todo)}

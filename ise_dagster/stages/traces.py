@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ from typing import Any
 
 from ise_dagster.llm.tools import parse_tool_call
 from ise_dagster.sandbox import SandboxInfraError, SandboxResource, ToolResult
-from ise_dagster.stages.dialogues import run_call, tool_content
+from ise_dagster.stages.dialogues import check_cancelled, run_call, tool_content
 from ise_dagster.stages.progress import completed_with_progress
 from ise_dagster.tasklib.base import Call, task_of
 from ise_dagster.tasklib.registry import recipe_for
@@ -66,8 +67,14 @@ def _same(a: str, b: str) -> bool:
     return a == b or a.translate(strip) == b.translate(strip)
 
 
-def replay(dialogue: dict[str, Any], sandbox: SandboxResource, infra_retries: int = 2) -> dict:
-    """Replay one dialogue; an infrastructure failure retries it and is never a label."""
+def replay(
+    dialogue: dict[str, Any],
+    sandbox: SandboxResource,
+    infra_retries: int = 2,
+    stop: threading.Event | None = None,
+) -> dict:
+    """Replay one dialogue; an infrastructure failure retries it and is never a label.
+    `stop` set (the partition is abandoned) ends it at the next step."""
     task_ids = list(dialogue["tasks"])
     recipes = [recipe_for(t) for t in task_ids]
     planned = tool_steps(json.loads(dialogue["messages"]))
@@ -81,6 +88,7 @@ def replay(dialogue: dict[str, Any], sandbox: SandboxResource, infra_retries: in
                 steps: list[dict[str, Any]] = []
                 jobs: dict[str, str] = {}  # background job id -> the task that started it
                 for i, plan in enumerate(planned):
+                    check_cancelled(stop)
                     # The same check as Stage 2: a call the agent got rejected is rejected again.
                     call = parse_tool_call(plan["tool"], plan["arguments"])
                     args = call.args if isinstance(call, Call) else {}
@@ -112,13 +120,15 @@ def replay_partition(
 ) -> list[dict[str, Any]]:
     """Replay dialogues in parallel; rows come back in the dialogues' order. The first
     failure cancels the rest."""
+    stop = threading.Event()
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [pool.submit(replay, d, sandbox) for d in dialogues]
+        futures = [pool.submit(replay, d, sandbox, stop=stop) for d in dialogues]
         try:
             for future in completed_with_progress(futures, label, progress):
                 future.result()  # raises the first failure as soon as it happens
             return [f.result() for f in futures]
         except BaseException:
+            stop.set()  # replays in flight stop at their next step
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 

@@ -212,3 +212,47 @@ def test_model_side_failures_are_labeled_but_not_checkpointed(sandbox, tax):
     again, counts = simulate_partition(intents, "2026-11-24", tax, sandbox, DialogueSettings(),
                                        progress=lambda m: None, checkpoint=checkpoint)  # fmt: skip
     assert counts["resumed"] == 1 and again.equals(frame)
+
+
+def test_an_abandoned_partition_stops_the_dialogues_in_flight(sandbox, tax):
+    """When one dialogue fails for good (or the step is interrupted), the others stop at
+    their next tool call instead of running to their end, and remove their workspaces."""
+    import threading
+
+    import polars as pl
+
+    from ise_dagster.llm.simulator import AgentTurn
+    from ise_dagster.tasklib.base import Call
+
+    first_call_done = threading.Event()
+    seen: dict[str, object] = {}
+
+    class Failing:
+        name, model, usage, system_prompt = "failing", "x", None, "sys"
+
+        def respond(self, turn, run_tools):
+            assert first_call_done.wait(60)
+            raise RuntimeError("the model server is gone for good")
+
+    class Busy:
+        name, model, usage, system_prompt = "busy", "x", None, "sys"
+
+        def respond(self, turn, run_tools):
+            run_tools([Call("exec", {"cmd": "true", "cwd": TASK})], "")
+            first_call_done.set()
+            seen["stopped"] = run_tools.stop.wait(60)  # set once the partition is abandoned
+            try:
+                run_tools([Call("exec", {"cmd": "true", "cwd": TASK})], "")
+            except stage2.Cancelled as e:
+                seen["cancelled"] = e
+                raise
+            return AgentTurn("done")
+
+    intents = [_intent(tax), {**_intent(tax), "intent_id": "int-test-busy"}]
+    agents = iter([Failing(), Busy()])
+    with pytest.raises(RuntimeError, match="gone for good"):
+        stage2.simulate_partition(
+            pl.DataFrame(intents), "2026-11-24", tax, sandbox, DialogueSettings(),
+            concurrency=2, progress=lambda _: None, agent_factory=lambda *_: next(agents),
+        )  # fmt: skip
+    assert seen["stopped"] is True and isinstance(seen["cancelled"], stage2.Cancelled)

@@ -32,6 +32,7 @@ def _assert_stops_on_ctrl_c(dev: DagsterDev) -> float:
             f"{len(result.left)} process(es) of dagster dev still running {result.seconds} s "
             f"after Ctrl-C (killed now):\n{result.describe()}\n--- log tail ---\n{dev.log_tail()}"
         )
+    print(f"every process of dagster dev exited {result.seconds} s after Ctrl-C")  # for -s
     return result.seconds
 
 
