@@ -168,8 +168,11 @@ def bench_agent(
 
     from ise_dagster.definitions import defs
     from ise_dagster.io.parquet import data_dir as current_data_dir
+    from ise_dagster.partitions import DOMAINS
     from ise_dagster.stages.agent_bench import summary_markdown
 
+    if unknown := sorted(set(domains) - set(DOMAINS)):
+        raise click.BadParameter(f"unknown domain(s) {unknown}; known: {DOMAINS}")
     _quiet_http_logs()
     level = "DEBUG" if verbose else "INFO"
     config = {"tasks_per_domain": tasks_per_domain or None, "domains": list(domains),

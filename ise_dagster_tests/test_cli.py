@@ -58,3 +58,23 @@ def test_a_failed_step_is_reported_with_its_reason(capsys):
     captured = capsys.readouterr()
     assert "boom: FAILED" in captured.out
     assert "RuntimeError: the disk is full" in captured.err
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_bench_agent_prints_pass_at_1_and_keeps_the_rows(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    data = tmp_path / "data"
+    args = ["bench-agent", "--domain", "Multimedia", "--tasks-per-domain", "1"]
+    result = CliRunner().invoke(main, [*args, "--data-dir", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "agent_benchmark: ok" in result.output
+    assert "| Multimedia | 1 | 1 | 1.0 |" in result.output  # the offline reference passes
+    rows = pl.read_parquet(data / "agent_benchmark.parquet")
+    assert rows.height == 1 and rows["passed"].all()
+
+
+def test_bench_agent_rejects_an_unknown_domain(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    result = CliRunner().invoke(main, ["bench-agent", "--domain", "Astrology"])
+    assert result.exit_code != 0 and "unknown domain(s) ['Astrology']" in result.output
