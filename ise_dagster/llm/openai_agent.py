@@ -15,7 +15,7 @@ from ise_dagster.llm.client import Completion, ContextLengthError, LLMClient
 from ise_dagster.llm.prompts import load_prompt
 from ise_dagster.llm.settings import ToolResults
 from ise_dagster.llm.simulator import AgentTurn, RunTools, UserTurn
-from ise_dagster.llm.tools import TOOL_SCHEMAS, RejectedCall, parse_tool_call
+from ise_dagster.llm.tools import TOOL_SCHEMAS, RejectedCall, calls_in_text, parse_tool_call
 from ise_dagster.llm.usage import Usage
 from ise_dagster.tasklib.base import Ctx, TaskRecipe
 
@@ -71,19 +71,24 @@ class OpenAIAgent:
                 {"type": "function", "function": {"name": s.force_first_tool}} if forced else "auto"
             )
             done = self._call(run_tools.messages, choice)
-            if not done.tool_calls:
+            wired = done.tool_calls
+            narration = done.content or ""
+            if not wired and (wired := calls_in_text(done.content)):
+                notes["calls_from_text"] += 1  # the text was the call, not a narration
+                narration = ""
+            if not wired:
                 return AgentTurn(self._reply(done, run_tools, notes), dict(notes))
             calls = [
                 parse_tool_call(tc["function"]["name"], tc["function"]["arguments"] or "",
                                 truncated=done.finish_reason == "length")
-                for tc in done.tool_calls
+                for tc in wired
             ]  # fmt: skip
             for c in calls:
                 if isinstance(c, RejectedCall):
                     self.usage.malformed(c.cause)
                     notes[f"malformed_{c.cause}"] += 1
             notes["steps"] += 1
-            run_tools(calls, done.content or "")
+            run_tools(calls, narration)
         notes["step_cap"] += 1  # out of steps: the model must answer with what it has
         done = self._call(run_tools.messages, "none")
         return AgentTurn(self._reply(done, run_tools, notes), dict(notes))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,41 @@ class RejectedCall:
     arguments: str
     error: str
     cause: str  # unknown_tool | invalid_json | truncated | schema
+
+
+_TOOL_CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
+
+
+def calls_in_text(content: str | None) -> list[dict[str, Any]]:
+    """Tool calls a model wrote as text because its server renders the chat template but
+    does not parse calls back (the hermes format of Qwen and others: `<tool_call>{"name":
+    ..., "arguments": ...}</tool_call>`, or the bare JSON, since detokenizing may drop the
+    special `<tool_call>` token). Wire-shaped like `tool_calls`; [] when the text is an
+    answer. Bare JSON counts only when every item names one of our tools."""
+    text = (content or "").strip()
+    blocks = _TOOL_CALL_BLOCK.findall(text)
+    if not blocks and not text.startswith(("{", "[")):
+        return []
+    items: list[Any] = []
+    for raw in blocks or [text]:
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError:
+            return []
+        items += parsed if isinstance(parsed, list) else [parsed]
+    calls = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            return []
+        args = item.get("arguments", item.get("parameters", {}))
+        if not blocks and (item["name"] not in _SCHEMAS or not isinstance(args, dict | str)):
+            return []
+        calls.append(
+            {"id": f"text_call_{len(calls)}", "type": "function",
+             "function": {"name": item["name"],
+                          "arguments": args if isinstance(args, str) else json.dumps(args)}}
+        )  # fmt: skip
+    return calls
 
 
 def parse_tool_call(name: str, arguments: str, truncated: bool = False) -> Call | RejectedCall:

@@ -12,7 +12,7 @@ from ise_dagster.llm.openai_user import OpenAIUserSimulator, UserOutputError
 from ise_dagster.llm.openai_writer import IntentText
 from ise_dagster.llm.simulator import UserTurn, UserView
 from ise_dagster.llm.structured import ask, parse, response_format
-from ise_dagster.llm.tools import RejectedCall
+from ise_dagster.llm.tools import RejectedCall, calls_in_text
 from ise_dagster.sandbox import ToolResult
 from ise_dagster.stages.dialogues import LiveTools, Transcript
 from ise_dagster.tasklib.base import Ctx
@@ -209,3 +209,33 @@ def test_user_simulator_that_never_answers_validly_raises_for_labeling(scripted)
 def test_rejected_call_repr_keeps_raw_arguments():
     call = RejectedCall("exec", '{"cmd"', "bad", "truncated")
     assert call.arguments == '{"cmd"'
+
+
+def test_calls_written_as_text_in_the_hermes_format_are_parsed():
+    block = '<tool_call>\n{{"name": "{}", "arguments": {}}}\n</tool_call>'
+    two = block.format("exec", '{"cmd": "ls"}') + "\n" + block.format("read", '{"path": "a.txt"}')
+    calls = calls_in_text(two)
+    assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] == [
+        ("exec", {"cmd": "ls"}), ("read", {"path": "a.txt"})]  # fmt: skip
+    # Detokenizing drops the special <tool_call> token: the bare JSON, for our own tools only.
+    assert calls_in_text('{"name": "exec", "arguments": {"cmd": "ls"}}')[0]["function"] == {
+        "name": "exec", "arguments": '{"cmd": "ls"}'}  # fmt: skip
+    assert calls_in_text('{"name": "Ana", "arguments": {"x": 1}}') == []  # not a tool: data
+    assert calls_in_text('{"rows": 114}') == [] and calls_in_text("Merged 3 files.") == []
+    assert calls_in_text("<tool_call>{not json") == [] and calls_in_text(None) == []
+    # In a <tool_call> block any name is a call; the schema check then rejects it as usual.
+    assert calls_in_text('<tool_call>{"name": "browse", "arguments": {}}')[0]["function"][
+        "name"] == "browse"  # fmt: skip
+
+
+def test_a_call_written_as_text_runs_as_a_native_call(scripted):  # noqa: F811
+    script, make = scripted
+    hermes = '<tool_call>\n{"name": "exec", "arguments": {"cmd": "ls"}}\n</tool_call>'
+    script.queue.extend([completion(hermes), completion("There is one file, a.txt.")])
+    agent, tools, transcript, ws = _agent(make())
+    turn = agent.respond(UserTurn(False, "list", "", False), tools)
+    assert ws.calls == [("exec", {"cmd": "ls"})]
+    assert turn.reply == "There is one file, a.txt." and turn.notes["calls_from_text"] == 1
+    call_msg = transcript.messages[2]  # recorded as a native call, the text not as narration
+    assert call_msg["content"] == "" and call_msg["tool_calls"][0]["function"] == {
+        "name": "exec", "arguments": '{"cmd": "ls"}'}  # fmt: skip
