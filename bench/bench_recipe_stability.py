@@ -13,11 +13,10 @@ import datetime as dt
 import platform
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 
 from ise_dagster.sandbox import SandboxResource
 from ise_dagster.stages.intents import stable_seed
-from ise_dagster.stages.progress import completed_with_progress
+from ise_dagster.stages.progress import map_with_progress
 from ise_dagster.tasklib import recipes
 from ise_dagster.tasklib.runner import drive, seed_task, verify
 
@@ -44,11 +43,8 @@ def main() -> None:
     sandbox = SandboxResource(label="ise.sandbox.bench-stability")
     t0 = time.perf_counter()
     try:
-        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-            futures = [pool.submit(attempt, sandbox, r, s) for r, s in jobs]
-            for _ in completed_with_progress(futures, "recipe runs", print):
-                pass
-            results = [f.result() for f in futures]
+        results = map_with_progress(lambda job, _stop: attempt(sandbox, *job), jobs,
+                                    args.concurrency, "recipe runs", print)  # fmt: skip
     finally:
         sandbox.close()
     seconds = time.perf_counter() - t0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -24,7 +23,7 @@ from ise_dagster.sandbox import SandboxResource
 from ise_dagster.stages import report
 from ise_dagster.stages.dialogues import AgentFactory, DialogueSettings, UserFactory, simulate
 from ise_dagster.stages.intents import intents_frame, stable_seed
-from ise_dagster.stages.progress import completed_with_progress
+from ise_dagster.stages.progress import map_with_progress
 from ise_dagster.taxonomy.models import IntentSpec, Task, Taxonomy
 
 BENCH_DATE = "2026-01-01"  # names the trajectories; the benchmark has no dates
@@ -84,10 +83,9 @@ def attempt(
     }
 
 
-# What the benchmark keeps of each dialogue row.
-_FROM_DIALOGUE = ("user_turns", "tool_calls", "malformed_tool_calls", "llm_calls",
-                  "prompt_tokens", "completion_tokens", "cost_usd", "duration_s",
-                  "agent_model", "user_model")  # fmt: skip
+# What the benchmark keeps of each dialogue row: the rest of its schema.
+_FROM_DIALOGUE = [c for c in schemas.AGENT_BENCH
+                  if c not in ("task_id", "domain", "passed", "status", "reason")]  # fmt: skip
 
 
 def run_benchmark(
@@ -102,22 +100,12 @@ def run_benchmark(
 ) -> pl.DataFrame:
     """Every task's attempt, in the tasks' order. A sandbox that keeps failing fails the run:
     infrastructure is never a model's score."""
-    stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [
-            pool.submit(
-                attempt, t, taxonomy, sandbox, settings, user_factory, agent_factory, stop
-            )  # fmt: skip
-            for t in tasks
-        ]
-        try:
-            for future in completed_with_progress(futures, "tasks attempted", progress):
-                future.result()
-        except BaseException:
-            stop.set()  # attempts in flight stop at their next call
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    return pl.DataFrame([f.result() for f in futures], schema=schemas.AGENT_BENCH)
+
+    def work(task: Task, stop: threading.Event) -> dict[str, Any]:
+        return attempt(task, taxonomy, sandbox, settings, user_factory, agent_factory, stop)
+
+    rows = map_with_progress(work, tasks, concurrency, "tasks attempted", progress)
+    return pl.DataFrame(rows, schema=schemas.AGENT_BENCH)
 
 
 def summary(results: pl.DataFrame) -> pl.DataFrame:

@@ -10,7 +10,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,7 +27,7 @@ from ise_dagster.sandbox import SandboxInfraError, SandboxResource, ToolResult, 
 from ise_dagster.stages import guards
 from ise_dagster.stages.guards import detect_role_drift
 from ise_dagster.stages.intents import stable_seed
-from ise_dagster.stages.progress import completed_with_progress
+from ise_dagster.stages.progress import map_with_progress
 from ise_dagster.tasklib.base import Call
 from ise_dagster.tasklib.registry import UnknownTaskError, recipe_for
 from ise_dagster.tasklib.runner import FixtureError, seed_task, verify
@@ -259,7 +258,9 @@ def _usage_columns(user: UserSimulator, agent: Agent) -> dict[str, Any]:
     }
 
 
-def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> dict[str, Any]:
+def _converse(
+    intent, tasks, user, agent, run_tools: LiveTools, transcript, settings
+) -> dict[str, Any]:
     persona = Persona(**intent["persona"])
     queries: list[str] = []
     replies: list[str] = []
@@ -267,7 +268,7 @@ def _converse(intent, tasks, user, agent, run_tools, transcript, settings) -> di
     drift = 0
     error = None
     while True:
-        check_cancelled(getattr(run_tools, "stop", None))  # LiveTools carries the partition's
+        check_cancelled(run_tools.stop)
         view = UserView(persona, intent["natural_language_intent"], tasks, tuple(queries),
                         tuple(replies))  # fmt: skip
         try:
@@ -418,12 +419,9 @@ def simulate_partition(
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Simulate every intent; returns the kept rows (ordered by intent) and counts
     (by status, plus `resumed`: rows taken from the checkpoint)."""
-    rows: list[dict[str, Any]] = []
     todo = intents.to_dicts()
-    resumed = 0  # counted here, in one thread, from what the workers return
-    stop = threading.Event()
 
-    def one(intent: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    def one(intent: dict[str, Any], stop: threading.Event) -> tuple[dict[str, Any], bool]:
         if checkpoint is not None and (row := checkpoint.get(intent, date)) is not None:
             return row, True
         row = simulate(intent, date, taxonomy, sandbox, settings, user_factory, agent_factory,
@@ -434,24 +432,13 @@ def simulate_partition(
             checkpoint.put(intent, date, row)
         return row, False
 
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [pool.submit(one, i) for i in todo]
-        try:
-            for future in completed_with_progress(futures, label, progress):
-                row, was_resumed = future.result()
-                rows.append(row)
-                resumed += was_resumed
-        except BaseException:
-            # Fail fast: the step is retried whole, so finishing the rest would be wasted.
-            # Dialogues in flight stop at their next call and remove their workspaces.
-            stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    order = {i["intent_id"]: k for k, i in enumerate(todo)}
-    rows.sort(key=lambda r: order[r["intent_ids"][0]])
+    # Fail fast: the step is retried whole, so finishing the rest would be wasted; dialogues
+    # in flight stop at their next call and remove their workspaces.
+    done = map_with_progress(one, todo, concurrency, label, progress)  # in the intents' order
+    rows = [row for row, _ in done]
     counts = Counter(r["status"] for r in rows)
     if checkpoint is not None:
-        counts["resumed"] = resumed
+        counts["resumed"] = sum(was_resumed for _, was_resumed in done)
     kept = [r for r in rows if r["status"] != "turn_cap"]
     return pl.DataFrame(kept, schema=schemas.DIALOGUES), dict(counts)
 

@@ -1,11 +1,15 @@
 """Progress lines for long, parallel stage work: count, rate and ETA, and a heartbeat so a
 step never goes quiet for long even while every item is still running."""
 
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TypeVar
 
 HEARTBEAT_S = 25.0
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def _clock(seconds: float) -> str:
@@ -54,3 +58,26 @@ def completed_with_progress(
             running = sum(f.running() for f in pending)  # the rest wait for a worker
             log(progress_line(label, done, total, clock() - started) + f", {running} running")
             last = clock()
+
+
+def map_with_progress(
+    work: Callable[[T, threading.Event], R],
+    items: Sequence[T],
+    concurrency: int,
+    label: str,
+    log: Callable[[str], None],
+) -> list[R]:
+    """`work(item, stop)` for every item on `concurrency` threads, logging progress; results
+    in the items' order. The first failure (or an interrupt) is raised at once: it sets
+    `stop`, so work in flight ends at its next step, and what has not started never does."""
+    stop = threading.Event()
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = [pool.submit(work, item, stop) for item in items]
+        try:
+            for future in completed_with_progress(futures, label, log):
+                future.result()
+        except BaseException:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return [f.result() for f in futures]

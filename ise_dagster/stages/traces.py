@@ -13,13 +13,12 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ise_dagster.llm.tools import parse_tool_call
 from ise_dagster.sandbox import SandboxInfraError, SandboxResource, ToolResult
 from ise_dagster.stages.dialogues import check_cancelled, run_call, tool_content
-from ise_dagster.stages.progress import completed_with_progress
+from ise_dagster.stages.progress import map_with_progress
 from ise_dagster.tasklib.base import Call, task_of
 from ise_dagster.tasklib.registry import recipe_for
 from ise_dagster.tasklib.runner import seed_task, verify
@@ -120,17 +119,11 @@ def replay_partition(
 ) -> list[dict[str, Any]]:
     """Replay dialogues in parallel; rows come back in the dialogues' order. The first
     failure cancels the rest."""
-    stop = threading.Event()
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        futures = [pool.submit(replay, d, sandbox, stop=stop) for d in dialogues]
-        try:
-            for future in completed_with_progress(futures, label, progress):
-                future.result()  # raises the first failure as soon as it happens
-            return [f.result() for f in futures]
-        except BaseException:
-            stop.set()  # replays in flight stop at their next step
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+
+    def work(dialogue: dict[str, Any], stop: threading.Event) -> dict[str, Any]:
+        return replay(dialogue, sandbox, stop=stop)
+
+    return map_with_progress(work, dialogues, concurrency, label, progress)
 
 
 def _step(i: int, plan: dict, result: ToolResult, task_id: str | None) -> dict:
