@@ -148,6 +148,11 @@ def _quiet_http_logs() -> None:
               help="Tasks attempted in parallel (1 for a one-slot model server).")  # fmt: skip
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Where the rows land (default: $ISE_DATA_DIR or ./data).")  # fmt: skip
+@click.option(
+    "--offline-user",
+    is_flag=True,
+    help="Pair the agent with the offline user: the score is the agent's alone.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show Dagster's event log as it runs.")
 def bench_agent(
     tasks_per_domain: int,
@@ -155,6 +160,7 @@ def bench_agent(
     seed: int,
     concurrency: int,
     data_dir: str | None,
+    offline_user: bool,
     verbose: bool,
 ) -> None:
     """Benchmark the configured agent on the task library (ISE_LLM_BACKEND, ISE_LLM_MODEL,
@@ -176,7 +182,7 @@ def bench_agent(
     _quiet_http_logs()
     level = "DEBUG" if verbose else "INFO"
     config = {"tasks_per_domain": tasks_per_domain or None, "domains": list(domains),
-              "seed": seed, "concurrency": concurrency}  # fmt: skip
+              "seed": seed, "concurrency": concurrency, "offline_user": offline_user}  # fmt: skip
     t0 = time.perf_counter()
     result = defs.resolve_job_def("agent_bench_job").execute_in_process(
         instance=DagsterInstance.get(), raise_on_error=False,

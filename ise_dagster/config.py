@@ -92,6 +92,11 @@ class AgentBenchConfig(Config):
     seed: int = Field(default=0, ge=0, description="Fixes which tasks are sampled.")
     concurrency: int = Field(default=2, ge=1, le=64, description="Tasks attempted in parallel.")
     max_user_turns: int = Field(default=23, ge=1, le=200, description="Turn cap per attempt.")
+    offline_user: bool = Field(
+        default=False,
+        description="Pair the agent under test with the offline user simulator, so the score "
+        "is the agent's alone (default: the configured user, as in a data run).",
+    )
 
 
 class ExecutedTracesConfig(Config):

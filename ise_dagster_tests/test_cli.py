@@ -3,6 +3,7 @@ import pytest
 from click.testing import CliRunner
 
 from ise_dagster.cli import main
+from ise_dagster_tests.llm.scripted_server import Script, completion, serve
 
 
 @pytest.mark.docker
@@ -78,3 +79,26 @@ def test_bench_agent_rejects_an_unknown_domain(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     result = CliRunner().invoke(main, ["bench-agent", "--domain", "Astrology"])
     assert result.exit_code != 0 and "unknown domain(s) ['Astrology']" in result.output
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_bench_agent_with_the_offline_user_sends_the_model_agent_calls_only(tmp_path, monkeypatch):
+    script = Script(default=(200, {}, completion("I could not find the files.")))
+    server, url = serve(script)
+    env = {"DAGSTER_HOME": str(tmp_path / "home"), "ISE_LLM_BACKEND": "openai",
+           "ISE_LLM_BASE_URL": url, "ISE_LLM_MODEL": "scripted", "OPENAI_API_KEY": "k"}  # fmt: skip
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    data = tmp_path / "data"
+    args = ["bench-agent", "--domain", "File-IO", "--tasks-per-domain", "1", "--offline-user"]
+    try:
+        result = CliRunner().invoke(main, [*args, "--data-dir", str(data)])
+    finally:
+        server.shutdown()
+    assert result.exit_code == 0, result.output
+    rows = pl.read_parquet(data / "agent_benchmark.parquet")
+    assert rows["user_model"].to_list() == ["offline"]
+    assert rows["agent_model"].to_list() == ["scripted"] and not rows["passed"].any()
+    chats = [r for r in script.requests if "messages" in r]
+    assert chats and all("tools" in r for r in chats)  # agent requests, never the user's

@@ -5,6 +5,7 @@ from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from ise_dagster.assets.dialogues import stop_on_interrupt
 from ise_dagster.config import AgentBenchConfig
+from ise_dagster.llm.offline_user import OfflineUserSimulator
 from ise_dagster.resources import LLMResource, TaxonomyResource
 from ise_dagster.sandbox import SandboxResource
 from ise_dagster.stages import agent_bench
@@ -38,7 +39,9 @@ def agent_benchmark(
             tax,
             sandbox,
             DialogueSettings(max_user_turns=config.max_user_turns),
-            user_factory=llm.user_simulator_factory(),
+            user_factory=OfflineUserSimulator
+            if config.offline_user
+            else llm.user_simulator_factory(),
             agent_factory=llm.agent_factory(),
             concurrency=llm.dialogue_concurrency(config.concurrency),
             progress=context.log.info,

