@@ -219,7 +219,7 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
     kw = {"n_ctx": args.n_ctx} if args.n_ctx else {}
-    server = LocalServer(progress=print, **kw).start()
+    server = LocalServer(model="gemma3-270m", progress=print, **kw).start()  # as measured
     try:
         with tempfile.TemporaryDirectory(prefix="bench-llm-") as tmp:
             t0 = time.perf_counter()

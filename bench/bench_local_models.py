@@ -141,7 +141,14 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(LOCAL_MODELS))
     ap.add_argument("--tasks-per-domain", type=int, default=1, help="0 skips the benchmark")
     ap.add_argument("--domain", action="append", default=[], help="repeatable; default: all")
+    ap.add_argument(
+        "--force-first-tool",
+        default="",
+        help="ISE_LLM_FORCE_FIRST_TOOL for the benchmark (a named first call, grammar-bound)",
+    )
     args = ap.parse_args()
+    if args.force_first_tool:
+        os.environ["ISE_LLM_FORCE_FIRST_TOOL"] = args.force_first_tool
     system = load_prompt("agent").render(task_dirs="report/")
     results = {}
     for alias in args.models.split(","):
@@ -166,8 +173,9 @@ def main() -> None:
         auto = collections.Counter(row["auto"])
         b = row.get("bench") or {}
         valid = "-" if b.get("valid_tool_calls") is None else f"{b['valid_tool_calls']:.2f}"
+        forced = f", first tool {args.force_first_tool}" if args.force_first_tool else ""
         print(
-            f"| {m.title} | {m.chat_format or 'own template'} | {row['gen_tok_s']:.1f} | "
+            f"| {m.title} | {m.chat_format or 'own template'}{forced} | {row['gen_tok_s']:.1f} | "
             f"{row['prompt_tok_s']:.0f} ({row['prompt_tokens']} tok) | "
             f"{auto['valid_call']} / {auto['rejected_call']} / {auto['text']} / "
             f"{auto['malformed']} / {auto['empty']} of {len(REQUESTS)} | "

@@ -30,13 +30,13 @@ def start_or_skip(server):
         pytest.skip(f"no local model server: {exc}")
 
 
-def local_llm_resource(base_url: str, cache_dir: Path, **overrides):
+def local_llm_resource(base_url: str, cache_dir: Path, model: str = "gemma3-270m", **overrides):
     """Settings for the local server: json_object + schema, a named first tool, short
     answers so a call stays within seconds."""
     from ise_dagster.resources import LLMResource
 
     # Greedy: the server ignores seed under this chat format, so only temperature 0 repeats.
-    short = dict(model="gemma3-270m", max_tokens=96, seed=0, temperature=0)
+    short = dict(model=model, max_tokens=96, seed=0, temperature=0)
     settings = dict(
         backend="openai",
         base_url=base_url,

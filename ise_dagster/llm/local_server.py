@@ -43,7 +43,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ise_dagster.llm.local_models import (
-    GEMMA3_270M,
+    QWEN_CODER_05B,
     ModelAssemblyError,
     assemble,
     get_local_model,
@@ -51,7 +51,10 @@ from ise_dagster.llm.local_models import (
 )
 
 LLAMA_CPP_VERSION = "0.3.36"
-DEFAULT_MODEL = GEMMA3_270M.alias
+# Measured (BENCHMARKS.md, "Local models"): on its own template Qwen's calls come back as
+# calls and its answers as text; Gemma's answers under chatml-function-calling come back as
+# `functions.x:` strings. Gemma stays for the transport tests: it is half the size.
+DEFAULT_MODEL = QWEN_CODER_05B.alias
 DEFAULT_N_CTX = 4096
 # llama-cpp-python 0.3.36's chatml-function-calling handler drops the request's max_tokens
 # (passes None: "until the context is full") for tool-call arguments and for text answers

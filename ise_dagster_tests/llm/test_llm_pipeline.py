@@ -1,4 +1,5 @@
-"""The real pipeline on a real model: Gemma 3 270M behind the llama.cpp server.
+"""The real pipeline on a real model: Gemma 3 270M (and Qwen2.5-Coder-0.5B) behind the
+llama.cpp server.
 
 The model is tiny, so these tests assert structure (rows, tool calls, labels, cache figures),
 never the quality of the text.
@@ -94,8 +95,14 @@ def _one_intent(data: Path) -> dict:
     )
 
 
-def test_a_dialogue_runs_real_tool_calls_and_replays(local_llm, offline_intents, engine, tmp_path):
-    llm = llm_resource(local_llm.base_url, tmp_path / "cache")
+# Gemma under chatml-function-calling; Qwen on its own template, whose calls come back as text
+# and are parsed into native calls.
+@pytest.mark.parametrize("server", ["local_llm", "local_qwen"])
+def test_a_dialogue_runs_real_tool_calls_and_replays(
+    server, request, offline_intents, engine, tmp_path
+):
+    local_llm = request.getfixturevalue(server)
+    llm = llm_resource(local_llm.base_url, tmp_path / "cache", model=local_llm.model)
     sandbox = SandboxResource(label=LABEL)
     intent = _one_intent(offline_intents)
     row = simulate(intent, DATE, TaxonomyResource().load(), sandbox,
@@ -179,7 +186,7 @@ def test_killed_run_resumes_from_the_cache_without_paying_twice(
 
 
 def test_server_stopped_mid_run_retries_then_fails_cleanly(offline_intents, engine, tmp_path):
-    server = start_or_skip(LocalServer(progress=lambda m: None))
+    server = start_or_skip(LocalServer(model="gemma3-270m", progress=lambda m: None))
     cache = tmp_path / "cache"
     llm = llm_resource(server.base_url, cache, max_attempts=3, backoff_s=0.2)
     sandbox = SandboxResource(label=LABEL)

@@ -132,7 +132,9 @@ WRITE_TOOL = {
 def test_generations_the_server_leaves_unbounded_are_capped() -> None:
     # Under tool_choice "auto" llama-cpp-python drops max_tokens for the arguments; a named
     # tool_choice keeps it. On this prompt the model writes 25 tokens of arguments.
-    server = start_or_skip(LocalServer(generation_cap=8, progress=lambda m: None))
+    server = start_or_skip(
+        LocalServer(model="gemma3-270m", generation_cap=8, progress=lambda m: None)
+    )
     try:
         client = OpenAI(base_url=server.base_url, api_key="local", max_retries=0, timeout=120)
         msgs = [
@@ -156,3 +158,57 @@ def test_generations_the_server_leaves_unbounded_are_capped() -> None:
         assert create("auto").usage.completion_tokens <= 8
     finally:
         server.stop()
+
+
+# The model's own chat template (Qwen's hermes format). What the model says is its own
+# business; these pin what the template path guarantees whatever it says.
+_LISTED = {"exit_code": 0, "stdout": "".join(f"report-{i:03}.csv\n" for i in range(60))}
+
+
+def _after_a_call(tool_message: bool) -> list[dict]:
+    call = {"id": "c1", "type": "function",
+            "function": {"name": "exec", "arguments": json.dumps({"cmd": "ls"})}}  # fmt: skip
+    msgs = [*SHELL_CHAT, {"role": "assistant", "content": "", "tool_calls": [call]}]
+    if tool_message:
+        msgs.append({"role": "tool", "tool_call_id": "c1", "content": json.dumps(_LISTED)})
+    return msgs
+
+
+def test_own_template_puts_tool_results_in_the_prompt(local_qwen: LocalServer) -> None:
+    # chatml-function-calling drops role "tool" messages; the hermes template renders them.
+    client = OpenAI(base_url=local_qwen.base_url, api_key="local", max_retries=0, timeout=120)
+
+    def prompt_tokens(tool_message: bool) -> int:
+        resp = client.chat.completions.create(
+            model=local_qwen.model, messages=_after_a_call(tool_message), tools=[EXEC_TOOL],
+            max_tokens=1, temperature=0,
+        )  # fmt: skip
+        assert resp.usage is not None
+        return resp.usage.prompt_tokens
+
+    assert prompt_tokens(True) - prompt_tokens(False) >= 60  # one token per file name at least
+
+
+def test_own_template_named_tool_choice_yields_a_tool_call(local_qwen: LocalServer) -> None:
+    client = OpenAI(base_url=local_qwen.base_url, api_key="local", max_retries=0, timeout=120)
+    resp = client.chat.completions.create(
+        model=local_qwen.model, messages=SHELL_CHAT, tools=[EXEC_TOOL],
+        tool_choice={"type": "function", "function": {"name": "exec"}}, max_tokens=64,
+        temperature=0,
+    )  # fmt: skip
+    [call] = resp.choices[0].message.tool_calls or []
+    assert call.function.name == "exec"
+    assert isinstance(json.loads(call.function.arguments)["cmd"], str)
+
+
+def test_own_template_auto_answers_are_calls_or_text(local_qwen: LocalServer) -> None:
+    # Under chatml-function-calling a text answer came back as the literal "functions.exec:".
+    client = OpenAI(base_url=local_qwen.base_url, api_key="local", max_retries=0, timeout=120)
+    for msgs in (SHELL_CHAT, _after_a_call(True)):
+        resp = client.chat.completions.create(
+            model=local_qwen.model, messages=msgs, tools=[EXEC_TOOL], tool_choice="auto",
+            max_tokens=96, temperature=0,
+        )  # fmt: skip
+        text = resp.choices[0].message.content or ""
+        assert resp.choices[0].finish_reason in ("stop", "length", "tool_calls")
+        assert not text.lstrip().startswith("functions."), text
