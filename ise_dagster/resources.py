@@ -145,8 +145,9 @@ class EmbedderResource(ConfigurableResource):
 
     model: str = Field(
         default=DEFAULT_EMBEDDER,
-        description="'wordllama-256' (default, no torch) or 'st:<local sentence-transformers "
-        "model dir>', e.g. an unpacked all-mpnet-base-v2 to compare with the paper.",
+        description="'wordllama-256' (default, no torch); 'all-mpnet-base-v2', the paper's "
+        "embedder, to compare with its Vendi (numpy, from its PyPI parts; slow on a CPU); or "
+        "'st:<local sentence-transformers model dir>'.",
     )
 
     def get(self) -> Embedder:

@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -83,20 +88,23 @@ def test_bench_agent_rejects_an_unknown_domain(tmp_path, monkeypatch):
 
 @pytest.mark.docker
 @pytest.mark.slow
-def test_bench_agent_with_the_offline_user_sends_the_model_agent_calls_only(tmp_path, monkeypatch):
+def test_bench_agent_with_the_offline_user_sends_the_model_agent_calls_only(tmp_path):
     script = Script(default=(200, {}, completion("I could not find the files.")))
     server, url = serve(script)
-    env = {"DAGSTER_HOME": str(tmp_path / "home"), "ISE_LLM_BACKEND": "openai",
+    # A process of its own, as a user runs it: the resources read the environment when the
+    # definitions are imported, which in this test process happened long ago.
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "ISE_LLM_BACKEND": "openai",
            "ISE_LLM_BASE_URL": url, "ISE_LLM_MODEL": "scripted", "OPENAI_API_KEY": "k"}  # fmt: skip
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
     data = tmp_path / "data"
     args = ["bench-agent", "--domain", "File-IO", "--tasks-per-domain", "1", "--offline-user"]
     try:
-        result = CliRunner().invoke(main, [*args, "--data-dir", str(data)])
+        proc = subprocess.run(
+            [str(Path(sys.executable).with_name("ise")), *args, "--data-dir", str(data)],
+            env=env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
     finally:
         server.shutdown()
-    assert result.exit_code == 0, result.output
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = pl.read_parquet(data / "agent_benchmark.parquet")
     assert rows["user_model"].to_list() == ["offline"]
     assert rows["agent_model"].to_list() == ["scripted"] and not rows["passed"].any()

