@@ -67,6 +67,11 @@ class StopResult:
         return "\n".join(f"  pid {pid}: {_short(cmd)}" for pid, cmd in sorted(self.left.items()))
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 class DagsterDev:
     """`DAGSTER_HOME=<tmp> dagster dev -w workspace.yaml -h 127.0.0.1 -p <free port>` from the
     repository root, in a new session (its own process group, like a terminal job).
@@ -106,6 +111,10 @@ class DagsterDev:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # As in a terminal: an ignored or blocked SIGINT survives exec, and a pytest
+                # started in the background (nohup ... &) or a thread's signal mask can
+                # hand one down, so `dagster dev` would never see this helper's Ctrl-C.
+                preexec_fn=_default_sigint,
             )
         return self
 
